@@ -6,9 +6,12 @@ import argparse
 import json
 import math
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Mon2hlsError
+
+if TYPE_CHECKING:
+    from ..model import MonModel
 
 EXIT_OK = 0
 EXIT_NEGATIVE = 1
@@ -42,3 +45,47 @@ def print_json(document: Any) -> None:
     json.dump(_clean(document), sys.stdout, indent=2, allow_nan=False)
     sys.stdout.write("\n")
     sys.stdout.flush()
+
+
+MODEL_HELP = (
+    "trained model file: a locuslab/monotone_op_net state_dict (.pt), the generic dense format "
+    "(.npz or .pt with W, U, b, W_out, b_out) or a mon2hls checkpoint; see docs/model-formats.md. "
+    "ONNX import: planned"
+)
+
+
+def positive_float(text: str) -> float:
+    """Parse a positive finite number for argparse (used by --m)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}")
+    return value
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the positional MODEL and the options --m and --layout that every model-reading subcommand takes."""
+    parser.add_argument("model", metavar="MODEL", help=MODEL_HELP)
+    parser.add_argument(
+        "--m",
+        type=positive_float,
+        default=None,
+        metavar="M",
+        help="margin parameter m of W = (1 - m) I - A^T A + B - B^T; required for locuslab files, which do "
+        "not store it (the published MNIST model used --m 1.0)",
+    )
+    parser.add_argument(
+        "--layout",
+        choices=("auto", "locuslab", "generic", "mon2hls"),
+        default="auto",
+        help="key layout of MODEL (default: auto, recognized from the keys)",
+    )
+
+
+def load_model_from_args(args: argparse.Namespace) -> "MonModel":
+    """Load the model named by the options `add_model_arguments` added."""
+    from ..load import load_model
+
+    return load_model(args.model, m=args.m, layout=args.layout)
