@@ -77,7 +77,7 @@ class OperatorCertificate:
         if not self.contracts:
             reasons.append(
                 f"{self.splitting.upper()} splitting with alpha = {self.alpha:.4g} does not contract: "
-                f"factor {self.contraction:.4g} >= 1"
+                f"factor {self.contraction:.6g} >= 1"
             )
         return reasons
 
