@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -81,22 +82,24 @@ def _read_torch_file(path: Path) -> Any:
     except pickle.UnpicklingError as error:
         text = str(error)
         if "Weights only load failed" in text or "Unsupported global" in text or "GLOBAL" in text:
-            # Only the first line names the rejected global; torch appends long advice after it.
-            detail = next((line.strip() for line in text.splitlines() if "global" in line.lower()), "")
+            # Name only the rejected global: torch's advice to allowlist it would defeat the check.
+            found = re.search(r"GLOBAL ([\w.]+)", text)
+            detail = f"unsupported global {found.group(1)}" if found else "unsupported object"
             raise ModelLoadError(
                 f"rejected {path}: it contains pickled Python objects other than tensors, numbers and strings "
-                f"({detail or 'unsupported object'}); mon2hls never unpickles such objects because that can "
+                f"({detail}); mon2hls never unpickles such objects because that can "
                 f"run arbitrary code, so save the model's state_dict or the generic dense format"
             ) from None
         raise _unreadable(path, error) from None
-    except (RuntimeError, EOFError, ValueError, OSError, KeyError, TypeError, AttributeError) as error:
+    # A damaged file can fail anywhere inside torch's unpickler, hence the wide net.
+    except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError, TypeError, AttributeError) as error:
         raise _unreadable(path, error) from None
 
 
-def _unreadable(path: Path, error: BaseException) -> ModelLoadError:
+def _unreadable(path: Path, error: BaseException | None) -> ModelLoadError:
     with open(path, "rb") as stream:
         head = stream.read(4)
-    if head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_PROTOCOL_2_OR_LATER):
+    if error is not None and (head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_PROTOCOL_2_OR_LATER)):
         return ModelLoadError(
             f"cannot read {path} as a PyTorch checkpoint ({type(error).__name__}: {error}); "
             f"the file looks truncated or corrupt, so copy or save it again"
@@ -136,5 +139,7 @@ def read_model_file(path: Path) -> Any:
             f"cannot read {path} as a NumPy .npz archive: it is not a zip file; the file may be truncated "
             f"or corrupt, so save it again with numpy.savez"
         )
+    if not (head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_PROTOCOL_2_OR_LATER)):
+        raise _unreadable(path, None)
     logger.debug("reading %s as a PyTorch checkpoint", path)
     return _read_torch_file(path)
