@@ -1,0 +1,183 @@
+"""Estimates of an accelerator's speed and size, made before any synthesis.
+
+Every figure here is an estimate from the datapath's sizes, formats and
+parallelism; the real numbers come from the Vitis HLS or synthesis reports.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError
+from ..targets import Target
+
+__all__ = [
+    "UNKNOWN_TARGET_PARALLEL",
+    "BRAM36_BITS",
+    "CycleEstimate",
+    "ResourceEstimate",
+    "default_parallel",
+    "check_parallel",
+    "estimate_cycles",
+    "estimate_resources",
+]
+
+#: Default parallelism on a device of unknown capacity (a bare --part): 16
+#: multipliers fit every current AMD device with DSP slices.
+UNKNOWN_TARGET_PARALLEL = 16
+
+#: Bits in one 36 Kb block RAM.
+BRAM36_BITS = 36 * 1024
+
+#: Pipeline depth assumed for each matrix-vector product (read, multiply,
+#: accumulate, requantize, saturate): a few cycles, added once per product.
+PRODUCT_LATENCY = 8
+
+#: A weight bank smaller than this is assumed to go into LUT RAM, not block RAM.
+LUTRAM_LIMIT_BITS = 2048
+
+
+def default_parallel(hidden_units: int, target: Target) -> int:
+    """Choose the number of parallel multipliers: min(n, DSP count), or min(n, 16) when the DSP count is unknown.
+
+    One multiplier per hidden unit computes a whole row block per cycle; more
+    than n buys little, and more than the device's DSP slices does not fit.
+    """
+    limit = target.dsp_count if target.dsp_count is not None else UNKNOWN_TARGET_PARALLEL
+    return max(1, min(hidden_units, limit))
+
+
+def check_parallel(parallel: int, target: Target) -> int:
+    """Validate a requested parallelism against the target's multipliers (its DSP slices)."""
+    if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
+        raise ConfigError(f"parallelism must be a whole number of multipliers, at least 1, not {parallel!r}")
+    dsp = target.dsp_count
+    if dsp is not None and parallel > dsp:
+        raise ConfigError(
+            f"parallelism {parallel} exceeds the {dsp} DSP slices of {target.name} ({target.part}); "
+            f"choose --parallel from 1 to {dsp}"
+        )
+    return parallel
+
+
+@dataclass(frozen=True)
+class CycleEstimate:
+    """Clock cycles of one inference, by phase; `total(k)` adds k iterations."""
+
+    load: int
+    injection: int
+    per_iteration: int
+    output: int
+    source: str = "estimate"
+
+    def total(self, iterations: int) -> int:
+        """Cycles of an inference that iterates `iterations` times: load + injection + k per_iteration + output."""
+        return self.load + self.injection + iterations * self.per_iteration + self.output
+
+    def to_dict(self, median_iterations: float | None, max_iterations: int, clock_mhz: float) -> dict[str, Any]:
+        at_max = self.total(max_iterations)
+        result: dict[str, Any] = {
+            "source": self.source,
+            "load": self.load,
+            "injection": self.injection,
+            "per_iteration": self.per_iteration,
+            "output": self.output,
+            "max_iterations": max_iterations,
+            "total_at_max_iterations": at_max,
+            "latency_us_at_max_iterations": at_max / clock_mhz,
+        }
+        if median_iterations is not None:
+            at_median = self.total(int(math.ceil(median_iterations)))
+            result["median_iterations"] = median_iterations
+            result["total_at_median_iterations"] = at_median
+            result["latency_us_at_median_iterations"] = at_median / clock_mhz
+        return result
+
+
+def estimate_cycles(inputs: int, hidden_units: int, classes: int, input_width: int, parallel: int) -> CycleEstimate:
+    """Estimate the cycles of each phase with P multipliers working on one product at a time.
+
+    load = ceil(d / E) stream beats with E = floor(32 / Wx) codes a beat;
+    injection = ceil(n d / P), per_iteration = ceil(n n / P),
+    output = ceil(k n / P) + k + 1 output beats; each product adds a
+    pipeline latency of PRODUCT_LATENCY cycles.
+    """
+    per_beat = max(1, 32 // input_width)
+    load = math.ceil(inputs / per_beat)
+    injection = math.ceil(hidden_units * inputs / parallel) + PRODUCT_LATENCY
+    per_iteration = math.ceil(hidden_units * hidden_units / parallel) + PRODUCT_LATENCY
+    output = math.ceil(classes * hidden_units / parallel) + PRODUCT_LATENCY + classes + 1
+    return CycleEstimate(load, injection, per_iteration, output)
+
+
+@dataclass(frozen=True)
+class ResourceEstimate:
+    """Estimated use of DSP slices, block RAM, LUTs and flip-flops."""
+
+    dsp: int
+    bram36: int
+    lut: int
+    ff: int
+    weight_bits: int
+
+    def to_dict(self, target: Target) -> dict[str, Any]:
+        rows = {}
+        for kind, used in (("DSP", self.dsp), ("BRAM36", self.bram36), ("LUT", self.lut), ("FF", self.ff)):
+            capacity = target.capacity(kind)
+            rows[kind] = {
+                "estimated": used,
+                "available": capacity,
+                "percent": None if not capacity else 100.0 * used / capacity,
+                "fits": None if capacity is None else used <= capacity,
+            }
+        return {
+            "note": "estimates from the datapath sizes, not synthesis results; LUT and FF are rough",
+            "weight_bits": self.weight_bits,
+            "resources": rows,
+            "fits": None if not target.resources_known else all(r["fits"] for r in rows.values()),
+        }
+
+
+def _bank_brams(rows: int, cols: int, bits: int, parallel: int) -> tuple[int, int]:
+    # The rows of a matrix are split over min(P, rows) banks so that P
+    # multipliers read in the same cycle; returns (BRAM36 count, LUT RAM bits).
+    banks = min(parallel, rows)
+    bank_bits = math.ceil(rows / banks) * cols * bits
+    if bank_bits < LUTRAM_LIMIT_BITS:
+        return 0, banks * bank_bits
+    return banks * math.ceil(bank_bits / BRAM36_BITS), 0
+
+
+def estimate_resources(
+    inputs: int,
+    hidden_units: int,
+    classes: int,
+    bits: int,
+    state_width: int,
+    accumulator_width: int,
+    parallel: int,
+) -> ResourceEstimate:
+    """Estimate resources: DSP = P; BRAM from the banked weight storage; LUT and FF by a rough rule.
+
+    Weights: B-bit codes of the n x d input matrix, the n x n iteration matrix
+    and the k x n output matrix, each split row-wise into min(P, rows) banks;
+    a bank of fewer than LUTRAM_LIMIT_BITS bits counts as LUT RAM (64 bits a
+    LUT). LUT = 1500 + P (accumulator + 2 Ws) + 3 n Ws / 8 + LUT RAM,
+    FF = 2000 + P (accumulator + Ws + B) + 3 n Ws: a fixed control and
+    AXI overhead, each lane's adder, requantizer and registers, and the
+    state vectors z, u and d held in registers.
+    """
+    matrices = ((hidden_units, inputs), (hidden_units, hidden_units), (classes, hidden_units))
+    bram = 0
+    lutram_bits = 0
+    for rows, cols in matrices:
+        blocks, small = _bank_brams(rows, cols, bits, parallel)
+        bram += blocks
+        lutram_bits += small
+    weight_bits = bits * sum(rows * cols for rows, cols in matrices)
+    lut = 1500 + parallel * (accumulator_width + 2 * state_width) + (3 * hidden_units * state_width) // 8
+    lut += math.ceil(lutram_bits / 64)
+    ff = 2000 + parallel * (accumulator_width + state_width + bits) + 3 * hidden_units * state_width
+    return ResourceEstimate(dsp=parallel, bram36=bram, lut=lut, ff=ff, weight_bits=weight_bits)
