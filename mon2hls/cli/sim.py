@@ -1,14 +1,91 @@
-"""The `mon2hls sim` subcommand."""
+"""The `mon2hls sim` subcommand: simulate a built accelerator against its golden test vectors."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, ToolchainError
+from .common import EXIT_NEGATIVE, EXIT_OK, add_json_argument, print_json
+
+logger = logging.getLogger(__name__)
+
+# Simulation kind -> (module, function, folder the build writes for it, name in messages).
+_SIMULATORS = {
+    "csim": ("mon2hls.sim.csim", "run_csim", "hls", "C simulation"),
+    "rtl": ("mon2hls.sim.rtl", "run_rtl", "rtl", "RTL simulation"),
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("sim", help="(not available yet)")
+    parser = subparsers.add_parser(
+        "sim",
+        help="simulate a built accelerator (C simulation or RTL) against its test vectors",
+        description="Run the generated C++ (--csim, with g++ and the ap_fixed headers) or the generated "
+        "Verilog (--rtl) on OUT/vectors and compare every output word with the golden model. Exit code 0 "
+        "when every vector matches bit for bit, 1 when any differs, 2 when OUT or a tool is missing.",
+    )
+    parser.add_argument("output", metavar="OUT", help="folder written by mon2hls build")
+    kind = parser.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--csim", dest="kind", action="store_const", const="csim",
+                      help="compile hls/ with g++ and run its testbench")
+    kind.add_argument("--rtl", dest="kind", action="store_const", const="rtl",
+                      help="simulate rtl/ with its testbench")
+    add_json_argument(parser)
     parser.set_defaults(handler=run)
 
 
+def _simulator(kind: str) -> Any:
+    module_name, function_name, _, label = _SIMULATORS[kind]
+    try:
+        module = importlib.import_module(module_name)
+        return getattr(module, function_name)
+    except (ImportError, AttributeError):
+        raise ToolchainError(f"{label} is not available in this installation of mon2hls") from None
+
+
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError("mon2hls sim is not implemented yet")
+    kind = args.kind
+    _, _, subfolder, label = _SIMULATORS[kind]
+    folder = Path(args.output)
+    if not folder.is_dir():
+        raise ConfigError(f"output folder {folder} not found; build it first with mon2hls build ... -o {folder}")
+    if not (folder / subfolder).is_dir():
+        raise ConfigError(
+            f"{folder} has no {subfolder}/ folder, so it cannot be used for {label}; "
+            f"rebuild it with a mon2hls that writes {subfolder}/"
+        )
+    if not (folder / "vectors").is_dir():
+        raise ConfigError(f"{folder} has no vectors/ folder; rebuild it with mon2hls build")
+
+    result = _simulator(kind)(folder)
+    matched, total = int(result.matched), int(result.total)
+    passed = total > 0 and matched == total
+    if args.json:
+        document = {
+            "simulation": kind,
+            "output": str(folder),
+            "matched": matched,
+            "total": total,
+            "passed": passed,
+            "mismatches": [_mismatch(m) for m in (getattr(result, "mismatches", None) or [])],
+        }
+        print_json(document)
+    else:
+        print(f"{label}: matched {matched}/{total} vectors bit for bit")
+        for mismatch in list(getattr(result, "mismatches", None) or [])[:10]:
+            print(f"  mismatch: {_mismatch(mismatch)}")
+    if not passed:
+        logger.error("%s: %d of %d vectors differ from the golden model", label, total - matched, total)
+    return EXIT_OK if passed else EXIT_NEGATIVE
+
+
+def _mismatch(mismatch: Any) -> Any:
+    if hasattr(mismatch, "to_dict"):
+        return mismatch.to_dict()
+    if isinstance(mismatch, (dict, list, tuple, str, int)):
+        return mismatch
+    return str(mismatch)
