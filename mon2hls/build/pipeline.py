@@ -87,8 +87,10 @@ def resolve_config(config: BuildConfig, model: MonModel, target: Target) -> Buil
     )
 
 
-def _parallel_rule(config: BuildConfig, target: Target) -> str:
-    if config.parallel is not None:
+def _parallel_rule(parallel: int, hidden_units: int, target: Target) -> str:
+    # Stated from the value, not from how it was given, so a rebuild from
+    # mon2hls.yaml (where it is always explicit) writes the same report.
+    if parallel != default_parallel(hidden_units, target):
         return "set by --parallel"
     if target.dsp_count is None:
         return f"default min(hidden units, {UNKNOWN_TARGET_PARALLEL}) because the part's DSP count is unknown"
@@ -349,7 +351,6 @@ def build(config: BuildConfig, output: str | Path, *, force: bool = False) -> Bu
     if config.parallel is not None:
         check_parallel(config.parallel, target)
     check_output_folder(output, force)
-    parallel_rule = _parallel_rule(config, target)
 
     logger.info("loading %s", config.model)
     model = load_model(config.model, m=config.m, layout=config.layout)
@@ -359,6 +360,7 @@ def build(config: BuildConfig, output: str | Path, *, force: bool = False) -> Bu
             f"(sha256 {model.sha256}, expected {config.model_sha256}); remove the sha256 line to accept it"
         )
     config = resolve_config(config, model, target)
+    parallel_rule = _parallel_rule(config.parallel, model.hidden_units, target)
 
     dataset = labelled_dataset(model, config.data_dir)
     calibration = _calibration_codes(model, config) if config.range_mode == "data" else None

@@ -1,0 +1,248 @@
+"""`mon2hls build`: the locuslab model end to end, uncertified configurations and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from mon2hls.cli import main
+from mon2hls.model import MonModel
+from mon2hls.report import FAILED_BANNER
+
+#: Float accuracy of the locuslab MNIST model on the 10,000 test images.
+LOCUSLAB_FLOAT_ACCURACY = 0.9819
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def locuslab_build(tmp_path_factory, locuslab_path, mnist_dir):
+    """The locuslab model built once at 6 bits for the PYNQ-Z2: (exit code, output folder)."""
+    out = tmp_path_factory.mktemp("build") / "mnist-6bit"
+    code = main(["build", str(locuslab_path), "--m", "1.0", "--bits", "6", "--target", "pynq",
+                 "--data-dir", str(mnist_dir), "-o", str(out)])
+    return code, out
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    """A random 8-unit MON with margin 0.02 in the generic .npz layout: certified at 6 bits, not at 3."""
+    rng = np.random.default_rng(7)
+    n, d, k = 8, 4, 3
+    model = MonModel.from_factors(
+        rng.normal(size=(n, n)) * 0.6, rng.normal(size=(n, n)) * 0.6, 0.02,
+        rng.normal(size=(n, d)), rng.normal(size=n) * 0.1, rng.normal(size=(k, n)), rng.normal(size=k) * 0.1,
+    )
+    path = tmp_path_factory.mktemp("models") / "tiny.npz"
+    np.savez(path, W=model.W, U=model.U, b=model.b, W_out=model.W_out, b_out=model.b_out)
+    return path
+
+
+def _tiny_args(tiny_model: Path, out: Path, *extra: str) -> list[str]:
+    return ["build", str(tiny_model), "--input-range", "-1", "1", "--vectors", "20", "-o", str(out), *extra]
+
+
+# The locuslab model, built once.
+
+def test_locuslab_build_succeeds(locuslab_build):
+    code, out = locuslab_build
+    assert code == 0
+    assert out.is_dir()
+
+
+def test_locuslab_build_folder_complete(locuslab_build):
+    _, out = locuslab_build
+    for name in ("hls", "vectors", "report.md", "report.json", "mon2hls.yaml"):
+        assert (out / name).exists(), name
+    assert any((out / "hls").iterdir())
+    inputs = (out / "vectors" / "inputs.hex").read_text().splitlines()
+    outputs = (out / "vectors" / "outputs.hex").read_text().splitlines()
+    labels = (out / "vectors" / "labels.txt").read_text().split()
+    assert len(inputs) == len(outputs) == len(labels) == 200
+    # 784 pixels at 4 per 32-bit beat; 10 logits and a status word.
+    assert len(inputs[0].split()) == 196
+    assert len(outputs[0].split()) == 11
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_locuslab_report_json(locuslab_build):
+    _, out = locuslab_build
+    report = json.loads((out / "report.json").read_text())
+    assert report["certified"] is True
+    assert report["failures"] == []
+    assert report["model"]["hidden_units"] == 87
+    assert report["model"]["inputs"] == 784
+    assert report["model"]["classes"] == 10
+    assert len(report["model"]["sha256"]) == 64
+    assert report["quantization"] == {"bits": 6, "scheme": "max-abs"}
+    assert report["certificate"]["certified"] is True
+    assert 0 < report["certificate"]["contraction"] < 1
+    assert report["target"]["part"] == "xc7z020clg400-1"
+    assert report["parallel"] == 87
+    assert report["resources"]["resources"]["DSP"] == {
+        "estimated": 87, "available": 220, "percent": pytest.approx(100 * 87 / 220), "fits": True,
+    }
+    cycles = report["cycles"]
+    assert cycles["load"] == 196
+    assert cycles["total_at_max_iterations"] >= cycles["total_at_median_iterations"] > cycles["injection"]
+    assert cycles["median_iterations"] <= cycles["max_iterations"]
+
+
+def test_locuslab_golden_accuracy(locuslab_build):
+    _, out = locuslab_build
+    accuracy = json.loads((out / "report.json").read_text())["accuracy"]
+    assert accuracy["dataset"]["samples"] == 10000
+    assert abs(accuracy["dataset"]["accuracy"] - LOCUSLAB_FLOAT_ACCURACY) <= 0.003
+    assert accuracy["dataset"]["converged"] == 10000
+    assert accuracy["vectors"]["count"] == 200
+    assert accuracy["vectors"]["accuracy"] >= 0.95
+
+
+def test_locuslab_report_markdown(locuslab_build):
+    _, out = locuslab_build
+    text = (out / "report.md").read_text()
+    assert "Verdict: **certified**" in text
+    assert FAILED_BANNER not in text
+    assert "estimate" in text
+
+
+def test_locuslab_resolved_config(locuslab_build, locuslab_path):
+    _, out = locuslab_build
+    config = yaml.safe_load((out / "mon2hls.yaml").read_text())
+    assert config["model"]["path"] == str(locuslab_path.resolve())
+    assert len(config["model"]["sha256"]) == 64
+    assert config["quantization"] == {"bits": 6, "scheme": "max-abs"}
+    assert config["datapath"]["splitting"] == "pr"
+    assert config["datapath"]["alpha"] > 0
+    assert config["datapath"]["max_iterations"] >= 1
+    assert len(config["datapath"]["state_format"]) == 2
+    assert config["hardware"] == {"target": "pynq-z2", "part": None, "clock_mhz": 100.0, "parallel": 87}
+
+
+def test_rebuild_from_config_identical(locuslab_build, tmp_path):
+    _, out = locuslab_build
+    other = tmp_path / "again"
+    assert main(["build", "--config", str(out / "mon2hls.yaml"), "-o", str(other)]) == 0
+    first, second = _files(out), _files(other)
+    assert sorted(first) == sorted(second)
+    different = [name for name in first if first[name] != second[name]]
+    assert different == []
+
+
+# Uncertified configurations.
+
+def test_uncertified_exits_1_and_writes_nothing(tiny_model, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(_tiny_args(tiny_model, out, "--bits", "3")) == 1
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+    message = capsys.readouterr().err
+    assert "not certified" in message
+    assert "not monotone" in message
+    assert "try --bits 4" in message
+
+
+def test_uncertified_with_force_is_marked(tiny_model, tmp_path):
+    out = tmp_path / "out"
+    assert main(_tiny_args(tiny_model, out, "--bits", "3", "--max-iterations", "50", "--force")) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["certified"] is False
+    assert report["failures"]
+    markdown = (out / "report.md").read_text()
+    assert markdown.splitlines()[0].endswith(f"({FAILED_BANNER})")
+    assert len((out / "vectors" / "inputs.hex").read_text().splitlines()) == 20
+
+
+def test_random_vectors_include_extremes(tiny_model, tmp_path):
+    out = tmp_path / "out"
+    assert main(_tiny_args(tiny_model, out, "--bits", "6", "--target", "zcu104")) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["certified"] is True
+    assert report["parallel"] == 8
+    assert "random inputs in [-1, 1]" in report["accuracy"]["vectors"]["source"]
+    assert not (out / "vectors" / "labels.txt").exists()
+    first = (out / "vectors" / "inputs.hex").read_text().splitlines()[0]
+    assert set(first.split()) == {"00000000"}
+
+
+def test_bare_part_uses_fallback_parallel(tiny_model, tmp_path):
+    out = tmp_path / "out"
+    assert main(_tiny_args(tiny_model, out, "--bits", "6", "--part", "xcvu9p-flga2104-2L-e")) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["target"]["resources_known"] is False
+    assert report["parallel"] == 8
+    assert "unknown" in report["parallel_rule"]
+    assert "capacity of this part is unknown" in (out / "report.md").read_text()
+
+
+# Bad input: exit 2 and nothing written.
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--bits", "6", "--target", "zedboard"], "known targets: pynq-z2"),
+        (["--bits", "0"], "bit width"),
+        (["--bits", "17"], "bit width"),
+        (["--bits", "6", "--parallel", "0"], "at least 1"),
+        (["--bits", "6", "--parallel", "10000"], "exceeds the 220 DSP slices"),
+        (["--bits", "6", "--tolerance", "1e-12"], "smaller than this datapath can be certified for"),
+    ],
+)
+def test_bad_input_exits_2(tiny_model, tmp_path, capsys, extra, message):
+    out = tmp_path / "out"
+    assert main(_tiny_args(tiny_model, out, *extra)) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_output_needs_force(tiny_model, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert main(_tiny_args(tiny_model, out, "--bits", "6")) == 2
+    assert "already exists; pass --force" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_force_replaces_existing_output(tiny_model, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("old")
+    assert main(_tiny_args(tiny_model, out, "--bits", "6", "--force")) == 0
+    assert not (out / "keep.txt").exists()
+    assert (out / "report.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_output_under_a_file_exits_2(tiny_model, tmp_path, capsys):
+    # A regular file as the parent blocks writes even for root, unlike chmod.
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    out = blocker / "out"
+    assert main(_tiny_args(tiny_model, out, "--bits", "6")) == 2
+    assert f"{blocker} is not a folder" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_missing_parents_are_created(tiny_model, tmp_path):
+    out = tmp_path / "a" / "b" / "out"
+    assert main(_tiny_args(tiny_model, out, "--bits", "6")) == 0
+    assert (out / "report.json").is_file()
+
+
+def test_failed_build_removes_created_parents(tiny_model, tmp_path):
+    out = tmp_path / "a" / "b" / "out"
+    assert main(_tiny_args(tiny_model, out, "--bits", "3")) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_bits_is_usage_error(tiny_model, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["build", str(tiny_model), "-o", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
