@@ -45,7 +45,7 @@ def file_sha256(path: Path) -> str:
 
 
 def _is_numpy_archive(path: Path) -> bool:
-    # A PyTorch zip checkpoint holds <name>/data.pkl; an .npz holds only .npy members.
+    # A PyTorch zip checkpoint contains <name>/data.pkl; an .npz contains only .npy members.
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
@@ -134,7 +134,7 @@ def read_model_file(path: Path) -> Any:
     if head.startswith(_ZIP_MAGIC) and _is_numpy_archive(path):
         logger.debug("reading %s as a NumPy archive", path)
         return _read_numpy_archive(path)
-    if path.suffix.lower() == ".npz":
+    if path.suffix.lower() == ".npz" and not head.startswith(_ZIP_MAGIC):
         raise ModelLoadError(
             f"cannot read {path} as a NumPy .npz archive: it is not a zip file; the file may be truncated "
             f"or corrupt, so save it again with numpy.savez"

@@ -143,35 +143,39 @@ def _string(value: Any, key: str, source: str) -> str:
     return value
 
 
-def _is_tensor_like(value: Any) -> bool:
-    return hasattr(value, "shape") and hasattr(value, "dtype")
-
-
 def _ndim(value: Any) -> int:
     return len(getattr(value, "shape", ()))
+
+
+def _module_name(key: str) -> str:
+    """Return the name of the module that owns a parameter: "A" for "mon.linear_module.A.weight"."""
+    parts = key.split(".")
+    if len(parts) >= 2 and parts[-1] in ("weight", "bias"):
+        return parts[-2]
+    return parts[-1]
 
 
 def _describe_unsupported(content: Mapping[str, Any]) -> str | None:
     """Name a recognized but unsupported kind of MON, or return None."""
     keys = [str(key) for key in content]
     for key in keys:
-        leaf = key.rsplit(".", 2)[-2:] if "." in key else [key]
-        if any(part in ("A", "B", "U") for part in leaf[:1]) and _ndim(content[key]) == 4:
+        if _module_name(key) in ("A", "B", "U") and _ndim(content[key]) == 4:
             return (
                 f"a convolutional MON (tensor {key!r} has 4-D shape {tuple(content[key].shape)}); "
                 f"convolutional MONs are not supported yet"
             )
-    conv_scalars = [key for key in keys if key.endswith("linear_module.g") or key.endswith("linear_module.h")]
+    conv_scalars = [key for key in keys if key.endswith(("linear_module.g", "linear_module.h"))]
     if conv_scalars:
         return (
             f"a convolutional MON (scalars {_format_keys(conv_scalars)}); convolutional MONs are not "
             f"supported yet"
         )
-    leaves = {key.rsplit(".", 2)[-2] if key.endswith(".weight") else key.rsplit(".", 1)[-1] for key in keys}
-    if "psi" in leaves and leaves & {"V", "S", "G"}:
+    modules = {_module_name(key) for key in keys}
+    scaled_factors = sorted(modules & {"V", "S", "G"})
+    if "psi" in modules and scaled_factors:
         return (
-            "a MON with a diagonal scaling psi and factors "
-            f"{', '.join(sorted(leaves & {'V', 'S', 'G'}))}; this parameterization is not supported yet"
+            f"a MON with a diagonal scaling psi and factors {', '.join(scaled_factors)}; "
+            f"this parameterization is not supported yet"
         )
     return None
 
@@ -353,11 +357,17 @@ def _convert_checkpoint(content: Mapping[str, Any], m: float | None, source: str
 
     preprocessing = content.get("preprocessing")
     if isinstance(preprocessing, Mapping):
-        fields["preprocessing"] = InputPreprocessing(
-            scale=float(preprocessing.get("scale", 1.0)),
-            mean=float(preprocessing.get("mean", 0.0)),
-            std=float(preprocessing.get("std", 1.0)),
-        )
+        try:
+            fields["preprocessing"] = InputPreprocessing(
+                scale=float(preprocessing.get("scale", 1.0)),
+                mean=float(preprocessing.get("mean", 0.0)),
+                std=float(preprocessing.get("std", 1.0)),
+            )
+        except (TypeError, ValueError) as error:
+            raise ModelLoadError(
+                f"{source}: invalid 'preprocessing' entry {dict(preprocessing)!r} ({error}); "
+                f"scale, mean and std must be numbers, so save the checkpoint again"
+            ) from None
     dataset = content.get("dataset")
     if dataset is not None:
         fields["dataset"] = _string(dataset, "dataset", source)
