@@ -76,7 +76,8 @@ def parse_bits_range(text: str) -> list[int]:
         if not MIN_BITS <= value <= MAX_BITS:
             raise ConfigError(f"bit range {text!r} is invalid: bit widths must be from {MIN_BITS} to {MAX_BITS}")
     if low > high:
-        raise ConfigError(f"bit range {text!r} is invalid: LO must not exceed HI (write {high}-{low})")
+        raise ConfigError(f"bit range {text!r} is invalid: LO must not exceed HI (write {high}-{low}), "
+                          f"from {MIN_BITS} to {MAX_BITS}")
     return list(range(low, high + 1))
 
 
