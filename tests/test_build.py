@@ -61,6 +61,8 @@ def test_locuslab_build_folder_complete(locuslab_build):
     for name in ("hls", "vectors", "report.md", "report.json", "mon2hls.yaml"):
         assert (out / name).exists(), name
     assert any((out / "hls").iterdir())
+    assert (out / "rtl").is_dir()
+    assert any((out / "rtl").iterdir())
     inputs = (out / "vectors" / "inputs.hex").read_text().splitlines()
     outputs = (out / "vectors" / "outputs.hex").read_text().splitlines()
     labels = (out / "vectors" / "labels.txt").read_text().split()
@@ -89,7 +91,8 @@ def test_locuslab_report_json(locuslab_build):
         "estimated": 87, "available": 220, "percent": pytest.approx(100 * 87 / 220), "fits": True,
     }
     cycles = report["cycles"]
-    assert cycles["load"] == 196
+    # 196 input beats, plus the start cycle when the Verilog schedule gives the figures.
+    assert cycles["load"] in (196, 197)
     assert cycles["total_at_max_iterations"] >= cycles["total_at_median_iterations"] > cycles["injection"]
     assert cycles["median_iterations"] <= cycles["max_iterations"]
 

@@ -24,8 +24,8 @@ __all__ = [
     "estimate_resources",
 ]
 
-#: Default parallelism on a device of unknown capacity (a bare --part): 16
-#: multipliers fit every current AMD device with DSP slices.
+#: Default parallelism on a device of unknown capacity (a bare --part): small
+#: enough for the smallest Zynq-7000 and UltraScale+ parts mon2hls supports.
 UNKNOWN_TARGET_PARALLEL = 16
 
 #: Bits in one 36 Kb block RAM.

@@ -14,6 +14,7 @@ import logging
 import math
 import re
 import sys
+import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -60,11 +61,13 @@ class BuildResult:
 
 
 def _optional(module: str, name: str) -> Callable[..., Any] | None:
-    # Back ends that have not been installed yet are skipped, not fatal.
+    # Back ends that are not installed are skipped, not fatal. A submodule of
+    # the same name (verilog.cycles) is not the function and is skipped too.
     try:
-        return getattr(importlib.import_module(module), name)
+        found = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError):
         return None
+    return None if isinstance(found, types.ModuleType) or not callable(found) else found
 
 
 def _progress(iterable: Any, **kwargs: Any) -> Any:
@@ -256,12 +259,13 @@ def _cycles(design: Any, parallel: int) -> CycleEstimate:
     rtl_cycles = _optional("mon2hls.backends.verilog", "cycles")
     if rtl_cycles is not None:
         estimate = rtl_cycles(design, parallel)
+        # The Verilog schedule also counts the start cycle and the logit product.
         return CycleEstimate(
-            load=int(estimate.load),
+            load=int(getattr(estimate, "overhead", 0)) + int(estimate.load),
             injection=int(estimate.injection),
             per_iteration=int(estimate.per_iteration),
-            output=int(estimate.output),
-            source="Verilog datapath schedule",
+            output=int(getattr(estimate, "logits", 0)) + int(estimate.output),
+            source="Verilog datapath schedule (exact for rtl/)",
         )
     n, d = design.hidden_units, design.input_features
     return estimate_cycles(d, n, design.classes, design.input_format.width, parallel)

@@ -1,4 +1,4 @@
-"""FPGA targets: the boards mon2hls knows, read from the YAML file shipped with the package.
+"""FPGA targets: the boards mon2hls supports, read from the YAML file shipped with the package.
 
 A target fixes the part name handed to Vitis HLS, the default clock, and the
 capacity of the programmable logic that the build's resource estimate and
@@ -37,8 +37,8 @@ BOARDS_FILE = "boards.yaml"
 #: Target used when neither --target nor --part is given.
 DEFAULT_TARGET = "pynq-z2"
 
-#: Clock for a bare --part without --clock: 100 MHz is met by a DSP-bound
-#: datapath on every current AMD family, including the slowest speed grades.
+#: Clock for a bare --part without --clock: a conservative choice for a
+#: DSP-bound datapath, assumed rather than checked against the part's timing.
 DEFAULT_CLOCK_MHZ = 100.0
 
 #: Resource kinds in report order.
