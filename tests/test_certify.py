@@ -13,12 +13,22 @@ from mon2hls.model import MonModel
 from mon2hls.quantize import QuantizationConfig, quantize_model
 
 CERTIFICATE_KEYS = [
-    "bits", "scheme", "weight_perturbation_norm", "margin", "quantized_margin", "certified_a_priori",
-    "splitting", "alpha", "contraction", "certified",
+    "bits",
+    "scheme",
+    "weight_perturbation_norm",
+    "margin",
+    "quantized_margin",
+    "certified_a_priori",
+    "splitting",
+    "alpha",
+    "contraction",
+    "certified",
 ]
 
 
-def random_mon(seed: int, n: int = 12, d: int = 5, k: int = 3, m: float = 0.2, r: int | None = None) -> MonModel:
+def random_mon(
+    seed: int, n: int = 12, d: int = 5, k: int = 3, m: float = 0.2, r: int | None = None
+) -> MonModel:
     rng = np.random.default_rng(seed)
     r = n if r is None else r
     return MonModel.from_factors(

@@ -15,8 +15,16 @@ import torch
 from mon2hls.cli import main
 
 CERTIFY_KEYS = [
-    "bits", "scheme", "weight_perturbation_norm", "margin", "quantized_margin", "certified_a_priori",
-    "splitting", "alpha", "contraction", "certified",
+    "bits",
+    "scheme",
+    "weight_perturbation_norm",
+    "margin",
+    "quantized_margin",
+    "certified_a_priori",
+    "splitting",
+    "alpha",
+    "contraction",
+    "certified",
 ]
 
 
@@ -84,8 +92,21 @@ def test_certify_locuslab_three_bits_exit_one(capsys, locuslab_path):
 
 
 def test_certify_json_is_one_document(capsys, small_model):
-    code = main(["certify", str(small_model), "--m", "1", "--bits", "8", "--splitting", "fb",
-                 "--alpha", "0.1", "--json"])
+    code = main(
+        [
+            "certify",
+            str(small_model),
+            "--m",
+            "1",
+            "--bits",
+            "8",
+            "--splitting",
+            "fb",
+            "--alpha",
+            "0.1",
+            "--json",
+        ]
+    )
     out = capsys.readouterr().out
 
     decoder = json.JSONDecoder()
@@ -96,8 +117,10 @@ def test_certify_json_is_one_document(capsys, small_model):
     assert document["splitting"] == "fb"
 
 
-@pytest.mark.parametrize("option", [["--keep-diagonal"], ["--factors"], ["--scheme", "pow2"],
-                                    ["--scheme", "per-row"], ["--tensors", "W"]])
+@pytest.mark.parametrize(
+    "option",
+    [["--keep-diagonal"], ["--factors"], ["--scheme", "pow2"], ["--scheme", "per-row"], ["--tensors", "W"]],
+)
 def test_certify_quantization_options(capsys, small_model, option):
     code = main(["certify", str(small_model), "--m", "1", "--bits", "6", "--json", *option])
     document = json.loads(capsys.readouterr().out)
@@ -119,12 +142,15 @@ def test_certify_table_output(capsys, small_model):
     assert out.splitlines()[-1].split() == ["certified", "yes"]
 
 
-@pytest.mark.parametrize(("bits", "message"), [
-    ("0", r"bit width must be from 2 to 16, not 0$"),
-    ("1", r"bit width must be from 2 to 16, not 1$"),
-    ("17", r"bit width must be from 2 to 16, not 17$"),
-    ("six", r"bit width must be a whole number from 2 to 16, not 'six'$"),
-])
+@pytest.mark.parametrize(
+    ("bits", "message"),
+    [
+        ("0", r"bit width must be from 2 to 16, not 0$"),
+        ("1", r"bit width must be from 2 to 16, not 1$"),
+        ("17", r"bit width must be from 2 to 16, not 17$"),
+        ("six", r"bit width must be a whole number from 2 to 16, not 'six'$"),
+    ],
+)
 def test_certify_rejects_bits(capsys, small_model, bits, message):
     err = run_usage_error(capsys, ["certify", str(small_model), "--m", "1", "--bits", bits])
 
@@ -135,7 +161,10 @@ def test_certify_rejects_bits(capsys, small_model, bits, message):
 def test_rejects_non_positive_m(capsys, small_model, value):
     err = run_usage_error(capsys, ["inspect", str(small_model), "--m", value])
 
-    assert err.splitlines()[-1] == f"mon2hls inspect: error: argument --m: must be a positive number, not '{value}'"
+    assert (
+        err.splitlines()[-1]
+        == f"mon2hls inspect: error: argument --m: must be a positive number, not '{value}'"
+    )
 
 
 def test_rejects_negative_alpha(capsys, small_model):
@@ -145,7 +174,9 @@ def test_rejects_negative_alpha(capsys, small_model):
 
 
 def test_rejects_unknown_tensor(capsys, small_model):
-    err = run_input_error(capsys, ["certify", str(small_model), "--m", "1", "--bits", "6", "--tensors", "W,V"])
+    err = run_input_error(
+        capsys, ["certify", str(small_model), "--m", "1", "--bits", "6", "--tensors", "W,V"]
+    )
 
     assert err.startswith("ERROR: unknown tensor name(s) 'V'; choose from: W, U, b, W_out, b_out")
 
@@ -154,7 +185,7 @@ def test_locuslab_without_m(capsys, small_model):
     err = run_input_error(capsys, ["inspect", str(small_model), "--json"])
 
     assert err.startswith("ERROR: ")
-    assert "does not store the margin parameter m; pass it with --m M" in err
+    assert "does not store the margin parameter m; pass the value the model was trained with as --m M" in err
 
 
 def test_missing_model_file(capsys, tmp_path):

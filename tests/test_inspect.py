@@ -12,8 +12,20 @@ from mon2hls.cli import main
 from mon2hls.model import MonModel, compose_weight
 
 INSPECT_KEYS = {
-    "source", "sha256", "layout", "dataset", "hidden_units", "input_features", "classes", "margin_parameter",
-    "margin", "lipschitz", "condition_number", "relative_condition_number", "fb", "pr",
+    "source",
+    "sha256",
+    "layout",
+    "dataset",
+    "hidden_units",
+    "input_features",
+    "classes",
+    "margin_parameter",
+    "margin",
+    "lipschitz",
+    "condition_number",
+    "relative_condition_number",
+    "fb",
+    "pr",
 }
 
 
@@ -21,8 +33,13 @@ def write_generic(path, seed: int = 0, n: int = 7, d: int = 3, k: int = 5, m: fl
     rng = np.random.default_rng(seed)
     A = rng.normal(scale=0.3, size=(n, n))
     B = rng.normal(scale=0.3, size=(n, n))
-    arrays = dict(W=compose_weight(A, B, m), U=rng.normal(size=(n, d)), b=rng.normal(size=n),
-                  W_out=rng.normal(size=(k, n)), b_out=rng.normal(size=k))
+    arrays = dict(
+        W=compose_weight(A, B, m),
+        U=rng.normal(size=(n, d)),
+        b=rng.normal(size=n),
+        W_out=rng.normal(size=(k, n)),
+        b_out=rng.normal(size=k),
+    )
     np.savez(path, **arrays)
     return MonModel(**arrays)
 
@@ -86,7 +103,9 @@ def test_inspect_table(capsys, tmp_path):
 def test_inspect_non_monotone_model_warns(capsys, tmp_path):
     path = tmp_path / "mon.npz"
     n = 4
-    np.savez(path, W=2.0 * np.eye(n), U=np.ones((n, 2)), b=np.zeros(n), W_out=np.ones((1, n)), b_out=np.zeros(1))
+    np.savez(
+        path, W=2.0 * np.eye(n), U=np.ones((n, 2)), b=np.zeros(n), W_out=np.ones((1, n)), b_out=np.zeros(1)
+    )
 
     document, err = run_json(capsys, ["inspect", str(path), "--json"])
 

@@ -18,8 +18,9 @@ from mon2hls.load import load_model, save_checkpoint
 from mon2hls.model import MNIST_PREPROCESSING, InputPreprocessing, MonModel, compose_weight
 
 
-def make_factors(rng: np.random.Generator, n: int = 6, d: int = 4, k: int = 3, r: int | None = None,
-                 scale: float = 0.3) -> dict[str, np.ndarray]:
+def make_factors(
+    rng: np.random.Generator, n: int = 6, d: int = 4, k: int = 3, r: int | None = None, scale: float = 0.3
+) -> dict[str, np.ndarray]:
     """Random MON factors and layers with the shapes of a locuslab SingleFcNet."""
     r = n if r is None else r
     return {
@@ -120,7 +121,9 @@ def test_locuslab_without_m_names_option(tmp_path, rng):
     path = tmp_path / "mon.pt"
     torch.save(locuslab_state_dict(make_factors(rng)), path)
 
-    with pytest.raises(ModelLoadError, match=r"does not store the margin parameter m; pass it with --m M"):
+    with pytest.raises(
+        ModelLoadError, match=r"does not store the margin parameter m; pass the value .* as --m M"
+    ):
         load_model(path)
 
 
@@ -153,8 +156,11 @@ def test_locuslab_both_prefixes_differ(tmp_path, rng):
     path = tmp_path / "mon.pt"
     torch.save(state, path)
 
-    with pytest.raises(ModelLoadError, match=r"'mon\.linear_module\.U\.weight' and 'linear_module\.U\.weight' "
-                                             r"hold different values"):
+    with pytest.raises(
+        ModelLoadError,
+        match=r"'mon\.linear_module\.U\.weight' and 'linear_module\.U\.weight' "
+        r"hold different values",
+    ):
         load_model(path, m=1.0)
 
 
@@ -259,8 +265,15 @@ def test_generic_argument_m_fills_missing(tmp_path, rng):
 def test_checkpoint_round_trip(tmp_path, rng):
     factors = make_factors(rng)
     model = MonModel.from_factors(
-        factors["A"], factors["B"], 0.75, factors["U"], factors["b"], factors["W_out"], factors["b_out"],
-        preprocessing=MNIST_PREPROCESSING, dataset="mnist",
+        factors["A"],
+        factors["B"],
+        0.75,
+        factors["U"],
+        factors["b"],
+        factors["W_out"],
+        factors["b_out"],
+        preprocessing=MNIST_PREPROCESSING,
+        dataset="mnist",
     )
     training = {"epochs": 3, "lr": 1e-3, "splitting": "pr", "seed": 7, "tensors": ["W", "U"]}
     path = tmp_path / "out" / "model.pt"
@@ -280,8 +293,9 @@ def test_checkpoint_round_trip(tmp_path, rng):
 
 def test_checkpoint_overwrite_is_atomic(tmp_path, rng):
     factors = make_factors(rng)
-    model = MonModel.from_factors(factors["A"], factors["B"], 1.0, factors["U"], factors["b"],
-                                  factors["W_out"], factors["b_out"])
+    model = MonModel.from_factors(
+        factors["A"], factors["B"], 1.0, factors["U"], factors["b"], factors["W_out"], factors["b_out"]
+    )
     path = tmp_path / "model.pt"
     save_checkpoint(path, model, training={"epochs": 1})
     before = path.read_bytes()
@@ -295,8 +309,9 @@ def test_checkpoint_overwrite_is_atomic(tmp_path, rng):
 
 def test_checkpoint_newer_version_rejected(tmp_path, rng):
     factors = make_factors(rng)
-    model = MonModel.from_factors(factors["A"], factors["B"], 1.0, factors["U"], factors["b"],
-                                  factors["W_out"], factors["b_out"])
+    model = MonModel.from_factors(
+        factors["A"], factors["B"], 1.0, factors["U"], factors["b"], factors["W_out"], factors["b_out"]
+    )
     path = tmp_path / "model.pt"
     save_checkpoint(path, model)
     content = torch.load(path, weights_only=True)
@@ -380,8 +395,10 @@ def test_scaled_parameterization_unsupported(tmp_path):
     path = tmp_path / "psi.pt"
     torch.save(state, path)
 
-    with pytest.raises(UnsupportedModelError,
-                       match=r"recognized a MON with a diagonal scaling psi and factors G, S, V; .*generic dense"):
+    with pytest.raises(
+        UnsupportedModelError,
+        match=r"recognized a MON with a diagonal scaling psi and factors G, S, V; .*generic dense",
+    ):
         load_model(path)
 
 
@@ -390,8 +407,11 @@ def test_other_network_lists_keys(tmp_path):
     path = tmp_path / "mlp.pt"
     torch.save(network.state_dict(), path)
 
-    with pytest.raises(ModelLoadError, match=r"unrecognized model layout; keys found: 0\.weight, 0\.bias, "
-                                             r"2\.weight, 2\.bias\. supported layouts: locuslab"):
+    with pytest.raises(
+        ModelLoadError,
+        match=r"unrecognized model layout; keys found: 0\.weight, 0\.bias, "
+        r"2\.weight, 2\.bias\. supported layouts: locuslab",
+    ):
         load_model(path)
 
 
@@ -435,7 +455,9 @@ def test_npz_with_object_array_rejected(tmp_path):
     path = tmp_path / "evil.npz"
     np.savez(path, W=np.array([{"a": 1}], dtype=object))
 
-    with pytest.raises(ModelLoadError, match=r"^rejected .*evil\.npz: the archive contains pickled Python objects"):
+    with pytest.raises(
+        ModelLoadError, match=r"^rejected .*evil\.npz: the archive contains pickled Python objects"
+    ):
         load_model(path)
 
 
@@ -471,7 +493,9 @@ def test_truncated_checkpoint(tmp_path, rng):
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
 
-    with pytest.raises(ModelLoadError, match=r"cannot read .* as a PyTorch checkpoint .*truncated or corrupt"):
+    with pytest.raises(
+        ModelLoadError, match=r"cannot read .* as a PyTorch checkpoint .*truncated or corrupt"
+    ):
         load_model(path, m=1.0)
 
 
@@ -501,8 +525,11 @@ def test_mismatched_factor_shapes(tmp_path, rng):
     path = tmp_path / "mon.pt"
     torch.save(state, path)
 
-    with pytest.raises(InvalidModelError, match=r"shape mismatch: U\.weight \(6, 4\), A\.weight \(6, 6\) and "
-                                                r"B\.weight \(5, 5\)"):
+    with pytest.raises(
+        InvalidModelError,
+        match=r"shape mismatch: U\.weight \(6, 4\), A\.weight \(6, 6\) and "
+        r"B\.weight \(5, 5\)",
+    ):
         load_model(path, m=1.0)
 
 
@@ -513,7 +540,9 @@ def test_non_finite_weights(tmp_path, rng, bad):
     path = tmp_path / "mon.pt"
     torch.save(state, path)
 
-    with pytest.raises(InvalidModelError, match=r"tensor 'mon\.linear_module\.A\.weight' contains 1 NaN or Inf"):
+    with pytest.raises(
+        InvalidModelError, match=r"tensor 'mon\.linear_module\.A\.weight' contains 1 NaN or Inf"
+    ):
         load_model(path, m=1.0)
 
 
@@ -530,7 +559,9 @@ def test_onnx_planned(tmp_path):
     path = tmp_path / "mon.onnx"
     path.write_bytes(b"\x08\x07")
 
-    with pytest.raises(UnsupportedModelError, match=r"ONNX import is planned but not supported yet; export W, U"):
+    with pytest.raises(
+        UnsupportedModelError, match=r"ONNX import is planned but not supported yet; export W, U"
+    ):
         load_model(path)
 
 

@@ -41,33 +41,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_model_arguments(parser)
     parser.add_argument(
-        "--bits", type=bits_argument, required=True, metavar="B",
+        "--bits",
+        type=bits_argument,
+        required=True,
+        metavar="B",
         help=f"bits per weight, sign included ({MIN_BITS} to {MAX_BITS})",
     )
     parser.add_argument(
-        "--scheme", choices=[scheme.value for scheme in Scheme], default=Scheme.MAX_ABS.value,
+        "--scheme",
+        choices=[scheme.value for scheme in Scheme],
+        default=Scheme.MAX_ABS.value,
         help="how the quantization scale is chosen: max-abs (per tensor), pow2 (a power of two, plain "
         "fixed point) or per-row (one scale per output row); default: max-abs",
     )
     parser.add_argument(
-        "--splitting", choices=[method.value for method in Splitting], default=Splitting.PR.value,
+        "--splitting",
+        choices=[method.value for method in Splitting],
+        default=Splitting.PR.value,
         help="operator splitting whose contraction is certified: fb (forward-backward) or pr "
         "(Peaceman-Rachford); default: pr",
     )
     parser.add_argument(
-        "--alpha", type=positive_float, default=None, metavar="A",
+        "--alpha",
+        type=positive_float,
+        default=None,
+        metavar="A",
         help="splitting step alpha (default: the step with the smallest contraction factor on W_q)",
     )
     parser.add_argument(
-        "--tensors", default=",".join(DEFAULT_QUANTIZED_TENSORS), metavar="LIST",
+        "--tensors",
+        default=",".join(DEFAULT_QUANTIZED_TENSORS),
+        metavar="LIST",
         help="comma-separated tensors to quantize, from W, U, b, W_out, b_out (default: W,U,b)",
     )
     parser.add_argument(
-        "--keep-diagonal", action="store_true",
+        "--keep-diagonal",
+        action="store_true",
         help="keep the diagonal of W exact and quantize only its off-diagonal part",
     )
     parser.add_argument(
-        "--factors", action="store_true",
+        "--factors",
+        action="store_true",
         help="quantize the MON factors A and B and compose W_q = (1 - m) I - A_q^T A_q + B_q - B_q^T, "
         "which keeps mu(W_q) >= m (needs a model that stores A, B and m)",
     )

@@ -84,8 +84,10 @@ def run(args: argparse.Namespace) -> int:
     model = load_model_from_args(args)
     document = inspect_document(model)
     if document["margin"] <= 0:
-        logger.warning("the model is not monotone: mu(W) = %.4g <= 0, so its equilibrium may not exist",
-                       document["margin"])
+        logger.warning(
+            "the model is not monotone: mu(W) = %.4g <= 0, so its equilibrium may not exist",
+            document["margin"],
+        )
     if args.json:
         print_json(document)
     else:

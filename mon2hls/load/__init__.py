@@ -11,7 +11,7 @@ import logging
 import os
 from pathlib import Path
 
-from ..errors import InvalidModelError, ModelLoadError
+from ..errors import InvalidModelError
 from ..model import MonModel
 from .checkpoint import save_checkpoint
 from .files import file_sha256, read_model_file
@@ -22,7 +22,9 @@ __all__ = ["Layout", "load_model", "save_checkpoint", "CHECKPOINT_FORMAT", "CHEC
 logger = logging.getLogger(__name__)
 
 
-def load_model(path: str | os.PathLike[str], *, m: float | None = None, layout: Layout | str = "auto") -> MonModel:
+def load_model(
+    path: str | os.PathLike[str], *, m: float | None = None, layout: Layout | str = "auto"
+) -> MonModel:
     """Load a trained MON from a model file.
 
     `m` is the margin parameter of W = (1 - m) I - A^T A + B - B^T; the
@@ -45,6 +47,10 @@ def load_model(path: str | os.PathLike[str], *, m: float | None = None, layout: 
 
     logger.info(
         "loaded %s (%s layout): %d inputs, %d hidden units, %d classes",
-        source, used_layout.value, model.input_features, model.hidden_units, model.classes,
+        source,
+        used_layout.value,
+        model.input_features,
+        model.hidden_units,
+        model.classes,
     )
     return model

@@ -38,7 +38,9 @@ def _check_plain(value: Any, where: str) -> None:
     )
 
 
-def save_checkpoint(path: str | os.PathLike[str], model: MonModel, training: Mapping[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike[str], model: MonModel, training: Mapping[str, Any] | None = None
+) -> Path:
     """Save a model as a mon2hls checkpoint (.pt) that `load_model` restores in full.
 
     The file is a dict {"format": "mon2hls-checkpoint", "version": 1,

@@ -86,13 +86,22 @@ def _read_torch_file(path: Path) -> Any:
             found = re.search(r"GLOBAL ([\w.]+)", text)
             detail = f"unsupported global {found.group(1)}" if found else "unsupported object"
             raise ModelLoadError(
-                f"rejected {path}: it contains pickled Python objects other than tensors, numbers and strings "
-                f"({detail}); mon2hls never unpickles such objects because that can "
+                f"rejected {path}: it contains pickled Python objects other than tensors, numbers "
+                f"and strings ({detail}); mon2hls never unpickles such objects because that can "
                 f"run arbitrary code, so save the model's state_dict or the generic dense format"
             ) from None
         raise _unreadable(path, error) from None
     # A damaged file can fail anywhere inside torch's unpickler, hence the wide net.
-    except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError, TypeError, AttributeError) as error:
+    except (
+        RuntimeError,
+        EOFError,
+        ValueError,
+        OSError,
+        KeyError,
+        IndexError,
+        TypeError,
+        AttributeError,
+    ) as error:
         raise _unreadable(path, error) from None
 
 
@@ -121,6 +130,7 @@ def read_model_file(path: Path) -> Any:
     if not path.is_file():
         raise ModelLoadError(f"model path is not a regular file: {path}; pass the checkpoint file itself")
 
+    # NOTE: ONNX files are recognized by their suffix only; ONNX import itself is not written yet.
     if path.suffix.lower() == ".onnx":
         raise UnsupportedModelError(
             f"{path}: ONNX import is planned but not supported yet; {GENERIC_FORMAT_HINT}"

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidModelError, ModelLoadError, UnsupportedModelError
-from ..model import MNIST_PREPROCESSING, InputPreprocessing, MonModel, compose_weight
+from ..model import MNIST_PREPROCESSING, InputPreprocessing, compose_weight
 from .files import GENERIC_FORMAT_HINT
 
 __all__ = [
@@ -192,8 +192,11 @@ def detect_layout(content: Any, source: str) -> Layout:
 
     state = unwrap_state_dict(content)
     keys = [str(key) for key in state]
-    if any(key.startswith(prefix) and key[len(prefix):] in LOCUSLAB_FACTOR_KEYS
-           for key in keys for prefix in LOCUSLAB_PREFIXES):
+    if any(
+        key.startswith(prefix) and key[len(prefix) :] in LOCUSLAB_FACTOR_KEYS
+        for key in keys
+        for prefix in LOCUSLAB_PREFIXES
+    ):
         unsupported = _describe_unsupported(state)
         if unsupported:
             raise UnsupportedModelError(f"{source}: recognized {unsupported}; {GENERIC_FORMAT_HINT}")
@@ -225,8 +228,11 @@ def _check_margin_parameter(m: float | None, source: str) -> None:
 
 def _locuslab_factor(state: Mapping[str, Any], name: str, source: str) -> np.ndarray:
     """Read one factor tensor, checking copies stored under both prefixes agree."""
-    copies = [(prefix + name, _tensor(state, prefix + name, source))
-              for prefix in LOCUSLAB_PREFIXES if prefix + name in state]
+    copies = [
+        (prefix + name, _tensor(state, prefix + name, source))
+        for prefix in LOCUSLAB_PREFIXES
+        if prefix + name in state
+    ]
     if not copies:
         raise ModelLoadError(
             f"{source}: not a valid locuslab model: missing {LOCUSLAB_PREFIXES[0] + name}; "
@@ -246,8 +252,8 @@ def _convert_locuslab(state: Mapping[str, Any], m: float | None, source: str) ->
     _require_keys(state, list(LOCUSLAB_HEAD_KEYS), Layout.LOCUSLAB, source)
     if m is None:
         raise ModelLoadError(
-            f"{source}: the locuslab layout does not store the margin parameter m; pass it with --m M "
-            f"(or m= in Python), the value the model was trained with (the published MNIST model used --m 1.0)"
+            f"{source}: the locuslab layout does not store the margin parameter m; pass the value the model "
+            f"was trained with as --m M (m= in Python). The published MNIST model used --m 1.0"
         )
     factors = {name: _locuslab_factor(state, name, source) for name in LOCUSLAB_FACTOR_KEYS}
     A = factors["A.weight"]
@@ -269,7 +275,9 @@ def _convert_locuslab(state: Mapping[str, Any], m: float | None, source: str) ->
     known_keys = {prefix + name for prefix in LOCUSLAB_PREFIXES for name in LOCUSLAB_FACTOR_KEYS}
     ignored = [str(key) for key in state if key not in known_keys and key not in LOCUSLAB_HEAD_KEYS]
     if ignored:
-        logger.warning("%s: ignoring entries the locuslab layout does not use: %s", source, _format_keys(ignored))
+        logger.warning(
+            "%s: ignoring entries the locuslab layout does not use: %s", source, _format_keys(ignored)
+        )
 
     fields: dict[str, Any] = dict(
         W=compose_weight(A, B, m),
@@ -281,6 +289,8 @@ def _convert_locuslab(state: Mapping[str, Any], m: float | None, source: str) ->
         W_out=_tensor(state, "Wout.weight", source),
         b_out=_tensor(state, "Wout.bias", source),
     )
+    # NOTE: 784 inputs are taken to mean MNIST because the file carries no dataset name; a locuslab
+    # model trained on other 28 x 28 data gets the wrong preprocessing unless converted to the generic format.
     if U.shape[1] == MNIST_INPUT_FEATURES:
         fields["dataset"] = "mnist"
         fields["preprocessing"] = MNIST_PREPROCESSING
@@ -298,7 +308,8 @@ def _convert_generic(state: Mapping[str, Any], m: float | None, source: str) -> 
     _check_margin_parameter(stored_m, source)
     if stored_m is not None and m is not None and not np.isclose(stored_m, m, rtol=1e-12, atol=0.0):
         raise ModelLoadError(
-            f"{source}: the file stores m = {stored_m!r} but m = {m!r} was passed; drop --m or pass the stored value"
+            f"{source}: the file stores m = {stored_m!r} but m = {m!r} was passed; "
+            f"drop --m or pass the stored value"
         )
     margin_parameter = stored_m if stored_m is not None else m
     if margin_parameter is not None:
@@ -318,7 +329,9 @@ def _convert_generic(state: Mapping[str, Any], m: float | None, source: str) -> 
 
     unknown = [str(key) for key in state if key not in GENERIC_KEYS and key not in GENERIC_OPTIONAL_KEYS]
     if unknown:
-        logger.warning("%s: ignoring entries the generic layout does not use: %s", source, _format_keys(unknown))
+        logger.warning(
+            "%s: ignoring entries the generic layout does not use: %s", source, _format_keys(unknown)
+        )
     return fields
 
 
@@ -339,7 +352,8 @@ def _check_factors_match(fields: dict[str, Any], source: str) -> None:
     if deviation > _FACTOR_CONSISTENCY_RTOL * scale:
         raise InvalidModelError(
             f"{source}: W differs from (1 - m) I - A^T A + B - B^T by up to {deviation:.3g}; "
-            f"the stored W, A, B and m do not belong together, so export them from one model (or drop A and B)"
+            f"the stored W, A, B and m do not belong together, so export them from one model "
+            f"or drop A and B"
         )
 
 
