@@ -174,6 +174,15 @@ def test_random_vectors_include_extremes(tiny_model, tmp_path):
     assert set(first.split()) == {"00000000"}
 
 
+def test_data_range_is_marked_not_a_proof(tiny_model, tmp_path):
+    out = tmp_path / "out"
+    assert main(_tiny_args(tiny_model, out, "--bits", "6", "--range", "data")) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["certificate"]["overflow"]["is_proof"] is False
+    assert "not a proof" in (out / "report.md").read_text()
+    assert yaml.safe_load((out / "mon2hls.yaml").read_text())["datapath"]["range"] == "data"
+
+
 def test_bare_part_uses_fallback_parallel(tiny_model, tmp_path):
     out = tmp_path / "out"
     assert main(_tiny_args(tiny_model, out, "--bits", "6", "--part", "xcvu9p-flga2104-2L-e")) == 0

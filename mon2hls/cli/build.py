@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
             figures.append(f"golden accuracy {100 * accuracy['dataset']['accuracy']:.2f} % on "
                            f"{accuracy['dataset']['samples']} {accuracy['dataset']['name']} samples")
         cycles = report["cycles"]
-        figures.append(f"about {cycles['total_at_max_iterations']:,} cycles per inference at "
-                       f"{cycles['max_iterations']} iterations (estimate)")
+        figures.append(f"{cycles['total_at_max_iterations']:,} cycles per inference at "
+                       f"{cycles['max_iterations']} iterations ({cycles['source']})")
         print("; ".join(figures))
     return EXIT_OK
