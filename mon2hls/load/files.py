@@ -123,7 +123,7 @@ def read_model_file(path: Path) -> Any:
     """Read a model file and return its content (a dict for every supported layout).
 
     Raises ModelLoadError when the file is missing, unreadable, corrupt or
-    holds pickled objects, and UnsupportedModelError for ONNX files.
+    contains pickled objects, and UnsupportedModelError for ONNX files.
     """
     if not path.exists():
         raise ModelLoadError(f"model file not found: {path}; check the path")

@@ -289,7 +289,7 @@ def _convert_locuslab(state: Mapping[str, Any], m: float | None, source: str) ->
         W_out=_tensor(state, "Wout.weight", source),
         b_out=_tensor(state, "Wout.bias", source),
     )
-    # NOTE: 784 inputs are taken to mean MNIST because the file carries no dataset name; a locuslab
+    # NOTE: 784 inputs are taken to mean MNIST because the file carries no dataset name. A locuslab
     # model trained on other 28 x 28 data gets the wrong preprocessing unless converted to the generic format.
     if U.shape[1] == MNIST_INPUT_FEATURES:
         fields["dataset"] = "mnist"
