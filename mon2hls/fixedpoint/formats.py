@@ -198,11 +198,13 @@ def fits_int64(bound: int) -> bool:
 
 
 def _as_integer_array(a: Any) -> tuple[np.ndarray, bool]:
-    """Return (array of integers, is_scalar); floats are rejected so no code is silently rounded."""
+    """Return (array of integers, is_scalar); floats are rejected so no code is silently rounded.
+
+    Scalars become 1-element arrays, because numpy turns 0-d object arrays
+    into plain Python objects after the first operation.
+    """
     scalar = np.ndim(a) == 0
-    if isinstance(a, np.ndarray) and a.dtype == object:
-        return a, scalar
-    array = np.asarray(a)
+    array = np.atleast_1d(np.asarray(a))
     if array.dtype == object:
         return array, scalar
     if array.dtype.kind == "b":
@@ -220,8 +222,9 @@ def _to_object(a: np.ndarray) -> np.ndarray:
     if a.dtype == object:
         return a
     out = np.empty(a.shape, dtype=object)
-    out[...] = [int(v) for v in a.ravel()] if a.size else []
-    return out.reshape(a.shape) if a.size else out
+    for index, value in np.ndenumerate(a):
+        out[index] = int(value)
+    return out
 
 
 def _max_abs(a: np.ndarray) -> int:
@@ -231,9 +234,7 @@ def _max_abs(a: np.ndarray) -> int:
 
 
 def _result(a: np.ndarray, scalar: bool) -> Any:
-    if scalar:
-        return int(a.reshape(()).item()) if a.ndim == 0 else int(a.ravel()[0])
-    return a
+    return int(np.asarray(a).ravel()[0]) if scalar else a
 
 
 def shift_round(a: Any, shift: int, rounding: Rounding | str = Rounding.AP_RND) -> Any:
