@@ -122,6 +122,10 @@ def _print_table(result: SweepResult) -> None:
     for row in result.rows:
         operator = row.certificate.operator
         displacement = row.displacement
+        ratio, bound = "-", "-"
+        if displacement.inputs_checked:
+            ratio = f"{displacement.ratio_max:.3f}"
+            bound = "holds" if displacement.holds else "fails"
         lines.append((
             str(row.bits),
             f"{operator.quantized_margin:.4g}",
@@ -132,8 +136,8 @@ def _print_table(result: SweepResult) -> None:
             f"{row.converged_fraction:.4f}",
             f"{row.iterations_median:g}",
             f"{row.accuracy:.4f}",
-            f"{displacement.ratio_max:.3f}" if displacement.inputs_checked else "-",
-            ("holds" if displacement.holds else "fails") if displacement.inputs_checked else "-",
+            ratio,
+            bound,
         ))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for line in lines:

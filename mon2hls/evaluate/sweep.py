@@ -53,7 +53,7 @@ logger = logging.getLogger(__name__)
 
 #: Relative tolerance the equilibria are refined to (warm-started from the evaluation
 #: solve) before the displacement is measured, so solver error stays far below the bound.
-REFINE_TOL = 1e-11
+REFINE_TOL = 1e-9
 
 #: Relative slack when comparing a measured displacement with its bound; it covers
 #: the remaining solver error of the refined equilibria.
@@ -236,7 +236,7 @@ def check_displacement(
 ) -> DisplacementCheck:
     """Compare norm(z* - z_q*) with (norm(Delta_W, 2) norm(z_q*) + norm(Delta_U x + Delta_b)) / mu(W) per input.
 
-    `z_float` holds the refined float equilibria (NaN rows where the float
+    `z_float` contains the refined float equilibria (NaN rows where the float
     solver did not converge, see `refine_equilibria`). The quantized equilibria
     are refined the same way, so the measured displacement is not dominated by
     the evaluation tolerance.
