@@ -31,7 +31,7 @@ from .certificate import (
     rounding_step_error,
 )
 from .formats import FixedFormat, Overflow, Rounding, shift_round
-from .stored import Accumulator, StoredMatrix, size_accumulator, store_matrix
+from .stored import Accumulator, StoredMatrix, signed_width, size_accumulator, store_matrix
 
 __all__ = [
     "MAX_ITERATIONS",
@@ -286,7 +286,7 @@ def input_format_for(model: MonModel, input_range: tuple[float, float] | None = 
         integer_bits = _fewest_bits(lambda i: 2.0**i > hi)
         signed = False
     else:
-        integer_bits = _fewest_bits(lambda i: 2.0 ** (i - 1) > hi and -(2.0 ** (i - 1)) <= lo, start=1)
+        integer_bits = _fewest_bits(lambda i: 2.0 ** (i - 1) > hi and -(2.0 ** (i - 1)) <= lo)
         signed = True
     width = max(DEFAULT_INPUT_WIDTH, integer_bits, 2 if signed else 1)
     if width > STREAM_WIDTH:
@@ -444,13 +444,36 @@ def _store_all(
     bits, scheme = options.bits, options.scheme
     injection = store_matrix("injection", floats.injection, bits, scheme, input_format.frac_bits, frac_bits)
     operator = store_matrix("operator", floats.operator, bits, scheme, frac_bits, frac_bits)
-    output = store_matrix("output", model.W_out, bits, scheme, frac_bits, frac_bits)
-    logit_format = FixedFormat(LOGIT_WIDTH, LOGIT_WIDTH - frac_bits)
+    output, bias_logit, logit_format = _store_output(model, options, frac_bits, frac_bits)
     # The bias rounds into the state format; its saturation never acts on a certified design.
     provisional = FixedFormat(MAX_STATE_WIDTH * 4, MAX_STATE_WIDTH * 4 - frac_bits)
     bias_state = np.asarray(provisional.from_real(floats.bias, Rounding.AP_RND, Overflow.AP_SAT), dtype=object)
-    bias_logit = np.asarray(logit_format.from_real(model.b_out, Rounding.AP_RND, Overflow.AP_SAT), dtype=np.int64)
     return injection, operator, output, bias_state, bias_logit, logit_format
+
+
+def _store_output(
+    model: MonModel, options: DatapathOptions, state_frac_bits: int, logit_frac_bits: int
+) -> tuple[StoredMatrix, np.ndarray, FixedFormat]:
+    output = store_matrix("output", model.W_out, options.bits, options.scheme, state_frac_bits, logit_frac_bits)
+    logit_format = FixedFormat(LOGIT_WIDTH, LOGIT_WIDTH - logit_frac_bits)
+    bias_logit = np.asarray(logit_format.from_real(model.b_out, Rounding.AP_RND, Overflow.AP_SAT), dtype=np.int64)
+    return output, bias_logit, logit_format
+
+
+def _logit_bound_codes(
+    output: StoredMatrix, bias_logit: np.ndarray, state_format: FixedFormat, state_bound: float
+) -> int:
+    """Return the largest |y_i| in logit codes: RND(sum_j |Qo_ij| z_max * mult_i, shift) + |bias_i|.
+
+    z >= 0 and every z_j <= min(X, S) when the state does not overflow, so
+    z_max is that bound in state codes (the format's largest code otherwise).
+    """
+    z_max = state_format.max_code
+    if math.isfinite(state_bound):
+        z_max = min(z_max, int(math.floor(state_bound * 2.0**state_format.frac_bits)))
+    products = np.array([s * z_max * int(m) for s, m in zip(output.row_abs_sums, output.multipliers)], dtype=object)
+    rows = shift_round(products, output.shift, Rounding.AP_RND)
+    return max((abs(int(r)) + abs(int(b)) for r, b in zip(rows, bias_logit)), default=0)
 
 
 def design_datapath(model: MonModel, options: DatapathOptions) -> DatapathDesign:
@@ -502,6 +525,17 @@ def design_datapath(model: MonModel, options: DatapathOptions) -> DatapathDesign
         frac_bits = max(0, MAX_STATE_WIDTH - integer_bits)
     else:
         state_format = FixedFormat(MAX_STATE_WIDTH, MAX_STATE_WIDTH - frac_bits)
+
+    # Logits keep the state's fractional bits unless their bound needs more
+    # integer bits than the 32-bit word leaves; then Fy gives way.
+    logit_frac_bits = frac_bits
+    for _ in range(4):
+        z_bound = min(bounds.equilibrium_bound, bounds.state_bound)
+        needed = signed_width(_logit_bound_codes(output, bias_logit, state_format, z_bound))
+        if needed <= LOGIT_WIDTH or options.range_mode is RangeMode.DATA:
+            break
+        logit_frac_bits -= needed - LOGIT_WIDTH
+        output, bias_logit, logit_format = _store_output(model, options, frac_bits, logit_frac_bits)
 
     tolerance_lsb = int(math.floor(options.tolerance * 2.0**frac_bits))
     radius = step_error / (1.0 - contraction) if contraction < 1.0 else math.inf
@@ -559,15 +593,7 @@ def _assemble(
     output_acc = size_accumulator(output, state_format, bias_logit)
 
     state_bound = bounds.state_bound if state_bound is None else state_bound
-    # z >= 0 and norm(z) <= X, so each logit row is bounded by sum_j |Qo_ij| X-codes, requantized, plus the bias.
-    z_codes = state_format.max_code
-    if math.isfinite(bounds.equilibrium_bound):
-        z_codes = min(z_codes, int(math.floor(min(bounds.equilibrium_bound, state_bound) * 2.0**frac_bits)))
-    logit_products = np.array(
-        [s * z_codes * int(m) for s, m in zip(output.row_abs_sums, output.multipliers)], dtype=object
-    )
-    logit_rows = shift_round(logit_products, output.shift, Rounding.AP_RND)
-    logit_codes = max((abs(int(r)) + abs(int(b)) for r, b in zip(logit_rows, bias_logit)), default=0)
+    logit_codes = _logit_bound_codes(output, bias_logit, state_format, min(bounds.equilibrium_bound, state_bound))
 
     rounding = RoundingBall(
         step_error=step_error,
@@ -587,7 +613,7 @@ def _assemble(
         state_bound=state_bound,
         state_format=state_format.c_type,
         state_limit=2.0 ** (state_format.integer_bits - 1),
-        logit_bound=logit_codes * 2.0**-frac_bits,
+        logit_bound=logit_codes * 2.0**-logit_format.frac_bits,
         logit_format=logit_format.c_type,
         logit_limit=2.0 ** (logit_format.integer_bits - 1),
         accumulator_bits={
