@@ -313,6 +313,24 @@ def test_golden_large_diagonal_fits_accumulators():
         assert_certificate_bounds(design, x, result)
 
 
+@pytest.mark.parametrize("splitting", [Splitting.FB, Splitting.PR])
+def test_golden_saturates_like_reference(splitting):
+    # A state format far too narrow for the model: the saturators act, and the
+    # golden model must still agree with the reference word for word.
+    model = random_mon(seed=12, n=5, d=3, k=2)
+    design = design_datapath(
+        model,
+        DatapathOptions(bits=8, splitting=splitting, input_range=(-4.0, 4.0), state_format=FixedFormat(8, 2),
+                        max_iterations=40),
+    )
+    x = np.concatenate([random_inputs(design, 10, seed=4), boundary_inputs(design)])
+    result, reference = assert_matches_reference(design, x)
+    assert np.any(result.saturated)
+    assert reference.saturations > 0
+    assert not design.certified
+    assert any("state values may overflow" in reason for reason in design.certificate.failures())
+
+
 def test_golden_rejects_codes_outside_format():
     model = random_mon(seed=2, n=3, d=2, k=2)
     design = design_datapath(model, DatapathOptions(bits=8, input_range=(0.0, 1.0)))
