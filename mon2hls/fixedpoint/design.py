@@ -64,7 +64,7 @@ DEFAULT_INPUT_WIDTH = 16
 
 
 class RangeMode(enum.Enum):
-    """How the state's integer bits are chosen."""
+    """Source of the bound that sets the state's integer bits."""
 
     WORST_CASE = "worst-case"  #: a proof over every input of the input format
     DATA = "data"  #: the largest value seen on calibration inputs (not a proof)
@@ -82,7 +82,7 @@ class RangeMode(enum.Enum):
 
 @dataclass(frozen=True)
 class DatapathOptions:
-    """Choices that fix a datapath; everything else follows from the model.
+    """Choices that fix a datapath. Everything else follows from the model.
 
     `alpha` defaults to the step that minimizes the contraction factor of the
     float W for the chosen splitting; the certificate is then computed on the
@@ -352,7 +352,7 @@ def _injection_extremes(matrix: StoredMatrix, bias: np.ndarray, input_format: Fi
     """Return D_i, the largest |d_i| in codes over every input code, exactly per row.
 
     The extremes of sum_j Q_ij x_j over the box of input codes take each x_j
-    at the end of its range that the sign of Q_ij favours; RND and the bias
+    at the end of its range that the sign of Q_ij favours. RND and the bias
     are monotone, so the extremes of d_i follow from those of the sum.
     """
     Q = matrix.codes
@@ -398,14 +398,17 @@ def _bounds(
 
 
 def _integer_bits_for(bound: float) -> int:
-    """The fewest integer bits Is (sign included) with 2^(Is-1) > bound, at least 2."""
+    """Return the fewest integer bits Is (sign included) with 2^(Is-1) > bound, and at least 2."""
     if not math.isfinite(bound):
         return MAX_STATE_WIDTH
     return max(2, _fewest_bits(lambda i: 2.0 ** (i - 1) > bound, start=1))
 
 
 def _frac_bits_for(tolerance: float, contraction: float, hidden_units: int, doubled: bool) -> int:
-    """The smallest Fs >= 0 with 4 beta(Fs) <= floor(tau 2^Fs) 2^-Fs (or 2^-Fs <= tau / 4 without a contraction)."""
+    """Return the smallest Fs >= 0 with 4 beta(Fs) <= floor(tau 2^Fs) 2^-Fs.
+
+    Without a contraction beta does not exist, and Fs is the smallest with 2^-Fs <= tau / 4.
+    """
     for frac_bits in range(0, 4 * MAX_STATE_WIDTH):
         effective = math.floor(tolerance * 2.0**frac_bits) * 2.0**-frac_bits
         if contraction < 1.0:

@@ -134,7 +134,7 @@ class FixedFormat:
         return self.ap_fixed_type()
 
     def ap_fixed_type(self, rounding: Rounding | None = None, overflow: Overflow | None = None) -> str:
-        """The `ap_fixed<W, I[, Q, O]>` (or `ap_ufixed`) spelling of this format, with optional modes."""
+        """Return the `ap_fixed<W, I[, Q, O]>` (or `ap_ufixed`) spelling of this format, with optional modes."""
         name = "ap_fixed" if self.signed else "ap_ufixed"
         args = [str(self.width), str(self.integer_bits)]
         if rounding is not None or overflow is not None:
@@ -146,7 +146,7 @@ class FixedFormat:
         return f"<{self.width}, {self.integer_bits}>" + ("" if self.signed else " unsigned")
 
     def contains(self, codes: Any) -> np.ndarray:
-        """True where a code lies in [min_code, max_code]."""
+        """Return a boolean array, true where a code lies in [min_code, max_code]."""
         a = np.asarray(codes)
         return (a >= self.min_code) & (a <= self.max_code)
 

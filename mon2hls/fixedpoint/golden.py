@@ -135,7 +135,7 @@ class _Saturator:
         if values.size == 0:
             return values
         # Two reductions per row give both the peak and whether any value is
-        # out of range; a certified design never clips, so that path is rare.
+        # out of range. A certified design never clips, so that path is rare.
         top = np.max(values, axis=1)
         bottom = np.min(values, axis=1)
         if self.track_peak:
