@@ -744,7 +744,14 @@ def _calibrate(
 
 
 def smallest_certified_bits(model: MonModel, options: DatapathOptions) -> int | None:
-    """Return the fewest weight bits (from `options.bits` up to 16) whose design is certified, or None."""
+    """Return the fewest weight bits (from `options.bits` up to 16) whose design is certified, or None.
+
+    NOTE: a certificate says the hardware converges to the equilibrium of the
+    operator it stores, not that this operator is close to the float one. At
+    2 bits the locuslab MNIST model stores a near-scaled identity that is
+    certified for PR and FB yet classifies about 20% of MNIST correctly, so
+    check accuracy before proposing the result.
+    """
     alpha = options.alpha
     if alpha is None:
         alpha, _ = best_alpha(model.W, options.splitting)
