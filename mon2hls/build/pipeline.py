@@ -9,6 +9,7 @@ that replaces OUT only once it is complete.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import math
@@ -23,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import __version__
-from ..errors import CertificationError, ConfigError
+from ..errors import CertificationError, ConfigError, Mon2hlsError
 from ..load import load_model
 from ..model import MonModel
 from ..targets import Target, resolve_target
@@ -71,7 +72,9 @@ def _optional(module: str, name: str) -> Callable[..., Any] | None:
 
 
 def _progress(iterable: Any, **kwargs: Any) -> Any:
-    return tqdm(iterable, file=sys.stderr, disable=not sys.stderr.isatty(), leave=False, **kwargs)
+    # Shown on a terminal only, and not with --quiet (which raises the log level above INFO).
+    quiet = not logging.getLogger("mon2hls").isEnabledFor(logging.INFO)
+    return tqdm(iterable, file=sys.stderr, disable=quiet or not sys.stderr.isatty(), leave=False, **kwargs)
 
 
 def resolve_config(config: BuildConfig, model: MonModel, target: Target) -> BuildConfig:
@@ -133,28 +136,42 @@ def _resolve_datapath_choices(config: BuildConfig, design: Any) -> BuildConfig:
     )
 
 
-def _not_certified_message(model: MonModel, config: BuildConfig, design: Any) -> str:
-    failures = design.certificate.failures()
+def _not_certified_message(model: MonModel, config: BuildConfig, options: Any, design: Any) -> str:
+    from ..fixedpoint import design_datapath
+
     lines = [f"the {config.bits}-bit datapath of {model.source} is not certified:"]
-    lines += [f"  - {reason}" for reason in failures]
-    suggestion = _suggest_bits(model, config)
+    lines += [f"  - {reason}" for reason in design.certificate.failures()]
+    if config.state_format is not None:
+        # The user's state format may be what fails: try the one the certificate would choose.
+        chosen = design_datapath(model, dataclasses.replace(options, state_format=None))
+        if chosen.certified:
+            fmt = chosen.state_format
+            lines.append(
+                f"the state format the certificate chooses, {fmt}, passes: drop --state-format or pass "
+                f"--state-format {fmt.width},{fmt.integer_bits}"
+            )
+    suggestion = None if len(lines) > len(design.certificate.failures()) + 1 else _suggest_bits(model, options)
     if suggestion:
         lines.append(suggestion)
     lines.append("pass --force to build it anyway (the report will say CERTIFICATE FAILED)")
     return "\n".join(lines)
 
 
-def _suggest_bits(model: MonModel, config: BuildConfig) -> str | None:
-    smallest = _optional("mon2hls.fixedpoint", "smallest_certified_bits")
-    if smallest is None:
-        return None
+def _suggest_bits(model: MonModel, options: Any) -> str | None:
+    from ..fixedpoint import smallest_certified_bits
+
     try:
-        bits = smallest(model, _datapath_options(config))
-    except Exception as error:  # noqa: BLE001 - a failed suggestion must not hide the real verdict
+        bits = smallest_certified_bits(model, options)
+    except Mon2hlsError as error:
         logger.debug("no bit width suggestion: %s", error)
         return None
     if bits is None:
-        return "no bit width from 2 to 16 is certified with these options; try another --scheme, --alpha or --tolerance"
+        return (
+            f"no bit width from {options.bits} to 16 is certified with these options; "
+            "try another --scheme, --splitting, --alpha or --tolerance"
+        )
+    if bits == options.bits:
+        return None
     return f"the smallest certified bit width with these options is {bits}: try --bits {bits}"
 
 
@@ -376,7 +393,7 @@ def build(config: BuildConfig, output: str | Path, *, force: bool = False) -> Bu
     if not certified:
         _check_tolerance(model, config, options, design)
     if not certified and not force:
-        raise CertificationError(_not_certified_message(model, config, design))
+        raise CertificationError(_not_certified_message(model, config, options, design))
     if not certified:
         logger.warning("CERTIFICATE FAILED: building anyway because of --force")
     config = _resolve_datapath_choices(config, design)
@@ -414,9 +431,10 @@ def _render(
 
     common = {"header_comment": _header_comment(model)}
     logger.info("writing hls/")
+    # write_hls creates the hls/ folder inside the folder it is given.
     write_hls(
         design,
-        staging / "hls",
+        staging,
         parallel=config.parallel,
         part=target.part,
         clock_mhz=target.clock_mhz,
