@@ -454,6 +454,7 @@ module mon_core #(
     wire [BAW-1:0] bias_base = (phase == PH_LOG) ? BIAS_BASE_O : {BAW{1'b0}};
     reg [R*MW-1:0] scaled;
     wire [R*WS-1:0] q_state;    // rounded row results in the state format
+    wire [R*(WS+2)-1:0] q_op;   // operator results: RND saturated to WS + 2 bits (FB) or to WS (PR)
     wire [R*32-1:0] q_logit;    // rounded row results in the logit format
 
     generate
@@ -494,6 +495,15 @@ module mon_core #(
             mon_saturate #(.IN_W(RW + 1), .OUT_W(32)) u_sat_logit (
                 .in_value(biased), .out_value(q_logit[gr*32 +: 32])
             );
+            if (METHOD == 0) begin : g_fb_result
+                // FB saturates only z + RND(...) + d. Clamping RND(...) to WS + 2 bits first gives
+                // the same result: beyond that range the sum saturates either way, as |z + d| < 2^WS.
+                mon_saturate #(.IN_W(RW + 1), .OUT_W(WS + 2)) u_sat_op (
+                    .in_value(biased), .out_value(q_op[gr*(WS+2) +: WS+2])
+                );
+            end else begin : g_pr_result
+                assign q_op[gr*(WS+2) +: WS+2] = {{2{q_state[gr*WS + WS - 1]}}, q_state[gr*WS +: WS]};
+            end
         end
     endgenerate
 
@@ -521,22 +531,23 @@ module mon_core #(
             wire write = d_valid && (d_group == GROUP);
             reg [WS-1:0] inj;      // d_i, the injection
             reg [WS-1:0] state_q;  // z_i (FB) or u_i (PR)
-            reg [WS-1:0] result;   // p_i (FB) or zh_i (PR) of the last product
+            reg [WS+1:0] result;   // RND(acc_i * mult_i) (FB) or zh_i (PR) of the last product
             wire [WS-1:0] next_state;
             wire [WS:0] change;
 
             always @(posedge clk) begin
                 if (write && phase == PH_INJ) inj <= q_state[LANE*WS +: WS];
-                if (write && phase == PH_OP) result <= q_state[LANE*WS +: WS];
+                if (write && phase == PH_OP) result <= q_op[LANE*(WS+2) +: WS+2];
                 if (start) state_q <= {WS{1'b0}};
                 else if (state == S_UPD) state_q <= next_state;
             end
 
             if (METHOD == 0) begin : g_fb
-                // t = SAT(p + d); z' = max(t, 0)
-                wire [WS:0] t_full = {result[WS-1], result} + {inj[WS-1], inj};
+                // t = SAT(z + RND(acc * mult) + d), the sum exact in WS + 4 bits; z' = max(t, 0)
+                wire [WS+3:0] t_full = {{4{state_q[WS-1]}}, state_q} + {{2{result[WS+1]}}, result}
+                                     + {{4{inj[WS-1]}}, inj};
                 wire [WS-1:0] t;
-                mon_saturate #(.IN_W(WS + 1), .OUT_W(WS)) u_sat_t (.in_value(t_full), .out_value(t));
+                mon_saturate #(.IN_W(WS + 4), .OUT_W(WS)) u_sat_t (.in_value(t_full), .out_value(t));
                 assign next_state = t[WS-1] ? {WS{1'b0}} : t;
                 assign operand_src[gi*WS +: WS] = state_q;
                 assign logit_src[gi*WS +: WS] = state_q;
@@ -554,7 +565,9 @@ module mon_core #(
                 always @(posedge clk) begin
                     if (mv_first && phase == PH_OP) h_q <= h;
                 end
-                wire [WS+1:0] u_full = {result[WS-1], result, 1'b0} - {{2{h_q[WS-1]}}, h_q};
+                wire [WS-1:0] z_half = result[WS-1:0];
+                wire unused_result = &{1'b0, result[WS+1:WS]};
+                wire [WS+1:0] u_full = {z_half[WS-1], z_half, 1'b0} - {{2{h_q[WS-1]}}, h_q};
                 mon_saturate #(.IN_W(WS + 2), .OUT_W(WS)) u_sat_u (.in_value(u_full), .out_value(next_state));
                 assign operand_src[gi*WS +: WS] = w;
                 assign logit_src[gi*WS +: WS] = z;
@@ -591,7 +604,7 @@ module mon_core #(
     assign y_tdata = out_words[out_idx*32 +: 32];
 
     // Lanes past the last row (R > n or R > k) compute results that nothing reads.
-    wire unused_lanes = &{1'b0, q_state, q_logit};
+    wire unused_lanes = &{1'b0, q_state, q_logit, q_op};
     assign y_tvalid = (state == S_OUT);
     assign y_tlast = (state == S_OUT) && (out_idx == OUT_LAST);
 
