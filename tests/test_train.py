@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -198,10 +199,17 @@ def test_torchrun_two_processes(tmp_path):
         "--epochs", "1", "--batch-size", "32", "--lr", "1e-2", "--no-progress", "-o", str(path),
     ]
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment,
-                               cwd=tmp_path)
+    # A new session lets the test end torchrun's worker processes too if the run hangs.
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=environment, cwd=tmp_path, start_new_session=True)
+    try:
+        _, stderr = process.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail("the two-process torchrun run did not finish within 300 s")
 
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert process.returncode == 0, stderr[-3000:]
     content = torch.load(path, weights_only=True)
     assert content["training"]["world_size"] == 2
     assert content["training"]["epochs_run"] == 1

@@ -11,9 +11,10 @@ Why this method:
 - It is exact. mu(W_q) is checked on the very matrix the certificate reads,
   after the last step of each epoch too, so no epoch ends below the target.
   A loss penalty only pushes towards the target and cannot promise that.
-- It always succeeds. Raising m shifts the diagonal of W by -(m - m_0) I. For
+- It terminates. Raising m shifts the diagonal of W by -(m - m_0) I. For
   large m, W_q tends to a scaled negative identity, the off-diagonal entries
-  round to zero, and mu(W_q) grows without bound; so the search ends.
+  round to zero, and mu(W_q) grows without bound, so the doubling search finds a passing m.
+  A cap of 2^40 times the first increment turns a failure into an error.
 - It keeps the hardware unchanged: the accelerator still stores one composed
   W_q. Quantizing the factors A and B instead keeps mu >= m by construction,
   but costs up to four times the multiplies per iteration.

@@ -221,7 +221,7 @@ class MonNetwork(nn.Module):
         self.stats = SolveStats()
 
     def margin(self) -> torch.Tensor:
-        """The margin parameter m (a scalar tensor)."""
+        """Compute the margin parameter m as a scalar tensor."""
         if self.learn_margin:
             return nn.functional.softplus(self.m_raw) + MARGIN_FLOOR
         return self.m_fixed
@@ -240,7 +240,7 @@ class MonNetwork(nn.Module):
         return (1.0 - self.margin()) * eye - self.A.T @ self.A + self.B - self.B.T
 
     def operator(self, quantized: bool | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Return (W, U, b) as the forward pass uses them: quantized when QAT is on, unless told otherwise."""
+        """Return (W, U, b) as the forward pass uses them: quantized when QAT is on, unless `quantized` overrides it."""
         W = self.weight()
         use_quantized = self.quantization is not None if quantized is None else quantized
         if not use_quantized:

@@ -3,8 +3,8 @@
 One call of `train` builds a `MonNetwork`, trains it with Adam on the chosen
 data set, and writes a mon2hls checkpoint after every epoch (only process 0
 writes). The checkpoint carries an extra top-level key "resume" with the
-optimizer, scheduler and RNG state and the finished epoch count; `load_model`
-ignores it and `train(..., resume=PATH)` continues from it.
+optimizer, scheduler and RNG state and the finished epoch count. `load_model`
+ignores that key, and `train(..., resume=PATH)` continues from it.
 
 Distributed data parallel: when the process runs under torchrun
 (WORLD_SIZE > 1), the processes join a gloo process group, each trains on
@@ -65,7 +65,7 @@ class TrainConfig:
     with `scheme`; `target_margin` then keeps mu(W_q) >= target after every
     step. `alpha_interval` is the number of steps between two re-tunings of
     the splitting step on the operator in use. `limit` keeps the first N
-    training samples. Without `save_resume_state` the checkpoint holds the
+    training samples. Without `save_resume_state` the checkpoint contains the
     model only (about a third of the size) and cannot be resumed.
     """
 
@@ -280,7 +280,7 @@ def _load_resume_state(path: Path, config: TrainConfig, input_features: int, cla
                    for key, value in expected.items() if saved.get(key) != value]
     if differences:
         raise ConfigError(
-            f"resume checkpoint {path} holds another architecture: {', '.join(differences)}; "
+            f"resume checkpoint {path} was trained with another architecture: {', '.join(differences)}; "
             "train with the same dataset, --hidden, --rank and margin options, or start without --resume"
         )
     return state
@@ -360,7 +360,7 @@ def _progress_enabled(setting: bool | None, context: _Distributed) -> bool:
 
 
 def train(config: TrainConfig, output: str | os.PathLike[str], resume: str | os.PathLike[str] | None = None) -> TrainResult:
-    """Train a MON as `config` says and write its checkpoint to `output` after every epoch.
+    """Train a MON as `config` describes and write its checkpoint to `output` after every epoch.
 
     With `resume`, the network, optimizer, scheduler and RNG state are read
     from that checkpoint and training continues after its last finished epoch
