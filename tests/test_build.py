@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -258,3 +259,32 @@ def test_missing_bits_is_usage_error(tiny_model, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main(["build", str(tiny_model), "-o", str(tmp_path / "out")])
     assert exit_info.value.code == 2
+
+
+# Simulation of the built folder (a copy, because the RTL simulator writes into it).
+
+@pytest.mark.csim
+@pytest.mark.slow
+def test_locuslab_csim_matches_golden(locuslab_build, tmp_path, capsys):
+    pytest.importorskip("mon2hls.sim.csim")
+    _, out = locuslab_build
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    assert main(["sim", str(copy), "--csim", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["matched"] == 200
+    assert document["total"] == 200
+    assert document["words_total"] == 200 * 11
+
+
+@pytest.mark.rtl
+@pytest.mark.slow
+def test_tiny_rtl_matches_golden(tiny_model, tmp_path, capsys):
+    pytest.importorskip("mon2hls.sim.rtl")
+    out = tmp_path / "out"
+    assert main(_tiny_args(tiny_model, out, "--bits", "6", "--parallel", "4")) == 0
+    capsys.readouterr()
+    assert main(["sim", str(out), "--rtl", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["matched"] == 20
+    assert document["total"] == 20

@@ -26,7 +26,16 @@ def built(tmp_path):
     out = tmp_path / "out"
     (out / "hls").mkdir(parents=True)
     (out / "vectors").mkdir()
+    (out / "vectors" / "inputs.hex").write_text("00000000\n" * 4)
     return out
+
+
+@dataclass(frozen=True)
+class _Mismatch:
+    inference: int
+    word: int
+    got: int | None
+    expected: int
 
 
 def _fake_simulator(monkeypatch, module: str, function: str, result: _Result) -> list:
@@ -43,36 +52,53 @@ def _fake_simulator(monkeypatch, module: str, function: str, result: _Result) ->
 
 
 def test_csim_all_matched_exits_0(monkeypatch, built, capsys):
-    calls = _fake_simulator(monkeypatch, "mon2hls.sim.csim", "run_csim", _Result(200, 200))
+    # The C testbench counts output words: 4 vectors of 11 words.
+    calls = _fake_simulator(monkeypatch, "mon2hls.sim.csim", "run_csim", _Result(44, 44))
     assert main(["sim", str(built), "--csim"]) == 0
     assert calls == [built]
-    assert capsys.readouterr().out.strip() == "C simulation: matched 200/200 vectors bit for bit"
+    assert capsys.readouterr().out.strip() == "C simulation: matched 4/4 vectors bit for bit"
 
 
 def test_csim_mismatch_exits_1(monkeypatch, built, capsys):
-    _fake_simulator(monkeypatch, "mon2hls.sim.csim", "run_csim", _Result(199, 200, ["vector 7 word 3"]))
+    result = _Result(42, 44, [_Mismatch(2, 3, 5, 6), _Mismatch(2, 4, None, 7)])
+    _fake_simulator(monkeypatch, "mon2hls.sim.csim", "run_csim", result)
     assert main(["sim", str(built), "--csim"]) == 1
     out = capsys.readouterr().out
-    assert "C simulation: matched 199/200 vectors bit for bit" in out
-    assert "vector 7 word 3" in out
+    assert "C simulation: matched 3/4 vectors bit for bit" in out
+    assert "'inference': 2, 'word': 3" in out
+
+
+def test_csim_truncated_mismatches_bounded(monkeypatch, built, capsys):
+    _fake_simulator(monkeypatch, "mon2hls.sim.csim", "run_csim", _Result(30, 44, [_Mismatch(0, 1, 5, 6)]))
+    assert main(["sim", str(built), "--csim"]) == 1
+    assert "matched at most 3/4 vectors" in capsys.readouterr().out
+
+
+def test_csim_no_words_fails(monkeypatch, built):
+    _fake_simulator(monkeypatch, "mon2hls.sim.csim", "run_csim", _Result(0, 0))
+    assert main(["sim", str(built), "--csim"]) == 1
 
 
 def test_csim_json(monkeypatch, built, capsys):
-    _fake_simulator(monkeypatch, "mon2hls.sim.csim", "run_csim", _Result(199, 200, ["vector 7 word 3"]))
+    _fake_simulator(monkeypatch, "mon2hls.sim.csim", "run_csim", _Result(43, 44, [_Mismatch(1, 10, 0, 1)]))
     assert main(["sim", str(built), "--csim", "--json"]) == 1
     document = json.loads(capsys.readouterr().out)
     assert document["simulation"] == "csim"
-    assert document["matched"] == 199
-    assert document["total"] == 200
+    assert document["matched"] == 3
+    assert document["total"] == 4
+    assert document["words_matched"] == 43
+    assert document["words_total"] == 44
     assert document["passed"] is False
-    assert document["mismatches"] == ["vector 7 word 3"]
+    assert document["mismatches"] == [{"inference": 1, "word": 10, "got": 0, "expected": 1}]
 
 
 def test_rtl_dispatches_to_run_rtl(monkeypatch, built, capsys):
     (built / "rtl").mkdir()
-    _fake_simulator(monkeypatch, "mon2hls.sim.rtl", "run_rtl", _Result(20, 20))
+    _fake_simulator(monkeypatch, "mon2hls.sim.rtl", "run_rtl", _Result(4, 4))
     assert main(["sim", str(built), "--rtl", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["passed"] is True
+    document = json.loads(capsys.readouterr().out)
+    assert document["passed"] is True
+    assert document["matched"] == 4
 
 
 def test_missing_folder_exits_2(tmp_path, capsys):
