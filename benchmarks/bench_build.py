@@ -2,9 +2,10 @@
 
 Usage: python benchmarks/bench_build.py [--model PATH] [--data-dir DIR] [--bits 6] [--repeat 3]
 
-Each run builds into a fresh temporary folder with the full golden-model
-evaluation on the MNIST test set; the table gives the wall-clock time of
-each run and their median. Target: a few seconds on one core.
+Each run builds into a fresh temporary folder and scores the golden model
+on the whole MNIST test set. The table gives the wall-clock time of each run
+and their median. The first run also pays for importing torch and scipy.
+Target: a few seconds on one core.
 """
 
 from __future__ import annotations

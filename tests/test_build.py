@@ -139,6 +139,37 @@ def test_rebuild_from_config_identical(locuslab_build, tmp_path):
     assert different == []
 
 
+def test_config_options_can_be_overridden(tiny_model, tmp_path):
+    first = tmp_path / "first"
+    assert main(_tiny_args(tiny_model, first, "--bits", "6")) == 0
+    second = tmp_path / "second"
+    assert main(["build", "--config", str(first / "mon2hls.yaml"), "--parallel", "2", "--bits", "8",
+                 "-o", str(second)]) == 0
+    report = json.loads((second / "report.json").read_text())
+    assert report["parallel"] == 2
+    assert report["parallel_rule"] == "set by --parallel"
+    assert report["quantization"]["bits"] == 8
+
+
+def test_config_must_be_a_mapping(tmp_path, capsys):
+    config = tmp_path / "mon2hls.yaml"
+    config.write_text("- just\n- a list\n")
+    assert main(["build", "--config", str(config), "-o", str(tmp_path / "out")]) == 2
+    assert "must be a YAML mapping" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_config_rejects_changed_model(tiny_model, tmp_path, capsys):
+    first = tmp_path / "first"
+    assert main(_tiny_args(tiny_model, first, "--bits", "6")) == 0
+    text = (first / "mon2hls.yaml").read_text()
+    sha256 = yaml.safe_load(text)["model"]["sha256"]
+    (tmp_path / "edited.yaml").write_text(text.replace(sha256, "f" * 64))
+    assert main(["build", "--config", str(tmp_path / "edited.yaml"), "-o", str(tmp_path / "second")]) == 2
+    assert "has changed since the configuration was written" in capsys.readouterr().err
+    assert not (tmp_path / "second").exists()
+
+
 # Uncertified configurations.
 
 def test_uncertified_exits_1_and_writes_nothing(tiny_model, tmp_path, capsys):

@@ -92,6 +92,9 @@ class BuildConfig:
     vectors: int = DEFAULT_VECTORS
     seed: int = DEFAULT_SEED
     data_dir: str | None = None
+    #: Names of the options the build chose rather than the user; a rebuild
+    #: with changed options chooses them again instead of keeping old values.
+    chosen: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -124,6 +127,17 @@ class BuildConfig:
     def replace(self, **changes: Any) -> "BuildConfig":
         return dataclasses.replace(self, **changes)
 
+    def choose(self, **choices: Any) -> "BuildConfig":
+        """Fill in the options that are still None with the build's choices, and record them as chosen."""
+        filled = {name: value for name, value in choices.items() if getattr(self, name) is None}
+        chosen = tuple(dict.fromkeys([*self.chosen, *filled]))
+        return dataclasses.replace(self, chosen=chosen, **filled)
+
+    def unchosen(self, keep: set[str]) -> "BuildConfig":
+        """Reset the options the build chose to None, except those in `keep`, so they are chosen again."""
+        resets = {name: None for name in self.chosen if name not in keep}
+        return dataclasses.replace(self, chosen=tuple(n for n in self.chosen if n in keep), **resets)
+
     def to_yaml(self) -> str:
         """Render the configuration as mon2hls.yaml: a fixed key order and no timestamps, so it is deterministic."""
         document = {
@@ -146,6 +160,7 @@ class BuildConfig:
                 "parallel": self.parallel,
             },
             "vectors": {"count": self.vectors, "seed": self.seed, "data_dir": self.data_dir},
+            "chosen_by_build": list(self.chosen),
         }
         header = "# mon2hls build configuration; rebuild with: mon2hls build --config mon2hls.yaml -o OUT\n"
         return header + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
@@ -167,7 +182,7 @@ class BuildConfig:
             vectors = document.get("vectors", {})
             return cls(
                 model=str(model["path"]),
-                model_sha256=model.get("sha256"),
+                model_sha256=None if model.get("sha256") is None else str(model["sha256"]),
                 m=model.get("m"),
                 layout=model.get("layout", "auto"),
                 bits=quantization["bits"],
@@ -186,6 +201,7 @@ class BuildConfig:
                 vectors=int(vectors.get("count", DEFAULT_VECTORS)),
                 seed=int(vectors.get("seed", DEFAULT_SEED)),
                 data_dir=vectors.get("data_dir"),
+                chosen=tuple(document.get("chosen_by_build") or ()),
             )
         except (KeyError, TypeError) as error:
             raise ConfigError(f"{source} lacks a required key or has a value of the wrong type: {error}") from None

@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import __version__
-from ..errors import CertificationError, ConfigError, Mon2hlsError
+from ..errors import CertificationError, ConfigError, DataError, Mon2hlsError
 from ..load import load_model
 from ..model import MonModel
 from ..targets import Target, resolve_target
@@ -79,18 +79,15 @@ def _progress(iterable: Any, **kwargs: Any) -> Any:
 
 def resolve_config(config: BuildConfig, model: MonModel, target: Target) -> BuildConfig:
     """Fill in the hardware choices of `config` that depend on the model and the target."""
-    if config.parallel is None:
-        parallel = default_parallel(model.hidden_units, target)
-    else:
-        parallel = check_parallel(config.parallel, target)
-    return config.replace(
+    if config.parallel is not None:
+        check_parallel(config.parallel, target)
+    config = config.replace(
         model=str(Path(config.model).resolve()),
         model_sha256=model.sha256,
         data_dir=None if config.data_dir is None else str(Path(config.data_dir).resolve()),
         target=None if config.part is not None else target.name,
-        clock_mhz=target.clock_mhz,
-        parallel=parallel,
     )
+    return config.choose(clock_mhz=target.clock_mhz, parallel=default_parallel(model.hidden_units, target))
 
 
 def _parallel_rule(parallel: int, hidden_units: int, target: Target) -> str:
@@ -126,8 +123,8 @@ def _datapath_options(config: BuildConfig, calibration: np.ndarray | None = None
 
 
 def _resolve_datapath_choices(config: BuildConfig, design: Any) -> BuildConfig:
-    """Record the choices the datapath stage made (scheme, alpha, tolerance, iterations) in the config."""
-    return config.replace(
+    """Record the choices the datapath stage made (scheme, alpha, tolerance, iterations, state format)."""
+    return config.choose(
         scheme=design.scheme.value,
         alpha=float(design.alpha),
         tolerance=float(design.tolerance),
@@ -141,16 +138,18 @@ def _not_certified_message(model: MonModel, config: BuildConfig, options: Any, d
 
     lines = [f"the {config.bits}-bit datapath of {model.source} is not certified:"]
     lines += [f"  - {reason}" for reason in design.certificate.failures()]
+    suggestion = None
     if config.state_format is not None:
         # The user's state format may be what fails: try the one the certificate would choose.
         chosen = design_datapath(model, dataclasses.replace(options, state_format=None))
         if chosen.certified:
             fmt = chosen.state_format
-            lines.append(
+            suggestion = (
                 f"the state format the certificate chooses, {fmt}, passes: drop --state-format or pass "
                 f"--state-format {fmt.width},{fmt.integer_bits}"
             )
-    suggestion = None if len(lines) > len(design.certificate.failures()) + 1 else _suggest_bits(model, options)
+    if suggestion is None:
+        suggestion = _suggest_bits(model, options)
     if suggestion:
         lines.append(suggestion)
     lines.append("pass --force to build it anyway (the report will say CERTIFICATE FAILED)")
@@ -208,7 +207,7 @@ def _calibration_codes(model: MonModel, config: BuildConfig) -> np.ndarray:
 
                 data_dir = str(find_mnist_dir(config.data_dir, download=False))
             raw = load_dataset(model.dataset, "train", data_dir).raw[:CALIBRATION_SAMPLES]
-        except Exception as error:  # noqa: BLE001 - any data problem falls back to random inputs
+        except DataError as error:
             logger.warning("no training data for calibration (%s); calibrating on random inputs", error)
     if raw is None:
         low, high = config.input_range or (input_format.min_value, input_format.max_value)
@@ -402,7 +401,13 @@ def build(config: BuildConfig, output: str | Path, *, force: bool = False) -> Bu
     logger.info("running the golden model on %d test vectors", len(tests.raw))
     x_codes = encode_inputs(design, tests.raw)
     golden = run_golden(design, x_codes)
-    dataset_scores = _score_dataset(design, dataset) if dataset is not None else None
+    dataset_scores = None
+    if dataset is not None and certified:
+        dataset_scores = _score_dataset(design, dataset)
+    elif dataset is not None:
+        # An uncertified datapath may run every input to max_iterations, which can take hours.
+        logger.warning("not scoring the whole %s test set because the datapath is not certified", dataset.name)
+        dataset_scores = {"name": f"{dataset.name} {dataset.split}", "skipped": "the datapath is not certified"}
 
     document = _report_document(
         model, config, target, design, tests, golden, dataset_scores, False, parallel_rule

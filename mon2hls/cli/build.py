@@ -105,28 +105,28 @@ def config_from_args(args: argparse.Namespace) -> "BuildConfig":
     """Merge the command line over --config (if given) into a BuildConfig."""
     from ..build import BuildConfig, read_config
 
-    given = {name: getattr(args, name) for name in _CONFIG_FIELDS if getattr(args, name) is not None}
-    if "input_range" in given:
-        given["input_range"] = tuple(given["input_range"])
+    overrides = {name: getattr(args, name) for name in _CONFIG_FIELDS if getattr(args, name) is not None}
+    if "input_range" in overrides:
+        overrides["input_range"] = tuple(overrides["input_range"])
     if args.config is not None:
         base = read_config(args.config)
         if args.model is not None:
-            given["model"] = args.model
-            given["model_sha256"] = None
-        if "target" in given:
-            given["part"] = None
-        if "part" in given:
-            given["target"] = None
-        if "target" in given or "part" in given:
-            # A new device gets its own clock and parallelism unless they are given too.
-            given.setdefault("clock_mhz", None)
-            given.setdefault("parallel", None)
-        return base.replace(**given)
+            overrides["model"] = args.model
+            overrides["model_sha256"] = None
+        if "target" in overrides:
+            overrides["part"] = None
+        if "part" in overrides:
+            overrides["target"] = None
+        if overrides:
+            # Changed options may change what the build would choose (alpha, state format,
+            # parallelism), so those choices are made again; an unchanged rebuild keeps them.
+            base = base.unchosen(keep=set(overrides))
+        return base.replace(**overrides)
     if args.model is None:
         raise UsageError("the following arguments are required: MODEL (or --config FILE)")
-    if "bits" not in given:
+    if "bits" not in overrides:
         raise UsageError("the following arguments are required: --bits (or --config FILE)")
-    return BuildConfig(model=args.model, **given)
+    return BuildConfig(model=args.model, **overrides)
 
 
 def run(args: argparse.Namespace) -> int:
