@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import sys
 import threading
 import time
@@ -73,8 +74,10 @@ class RtlResult:
 
     matched: int
     total: int
-    #: Cycles of each inference: the interval between the last output beats of
-    #: consecutive inferences streamed back to back (the first from ap_start).
+    #: Cycles of each inference streamed back to back: the interval between the
+    #: last output beats of consecutive inferences. The first inference counts
+    #: from the cycle before its first input beat, the cycle in which the idle
+    #: core sees ap_start.
     cycles: tuple[int, ...]
     #: Cycles of each inference from its first input beat to its last output beat.
     latencies: tuple[int, ...]
@@ -236,6 +239,16 @@ def rtl_sources(rtl_folder: Path) -> list[Path]:
     return sorted(path for path in rtl_folder.iterdir() if path.suffix in (".v", ".sv"))
 
 
+def _data_files(rtl_folder: Path) -> list[Path]:
+    """Files of rtl/ that the simulation reads at run time: everything but sources and file lists."""
+    skipped = {".v", ".sv", ".vh", ".svh", ".f"}
+    return sorted(
+        path
+        for path in rtl_folder.iterdir()
+        if path.is_file() and path.suffix not in skipped and not path.name.startswith("filelist")
+    )
+
+
 def _check_folder(out_folder: Path) -> tuple[Path, Path, Path]:
     rtl_folder = out_folder / "rtl"
     inputs = out_folder / "vectors" / "inputs.hex"
@@ -314,6 +327,13 @@ def run_rtl(
         "MON2HLS_CYCLE_LIMIT": str(timeout_cycles or DEFAULT_CYCLE_LIMIT),
     }
 
+    # $readmemh resolves relative file names against the simulator's working
+    # folder, so the memory images of rtl/ go beside the run.
+    run_dir = work / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for path in _data_files(rtl_folder):
+        shutil.copyfile(path, run_dir / path.name)
+
     show = sys.stderr.isatty() if progress is None else progress
     stop = threading.Event()
     watcher = threading.Thread(target=_watch_progress, args=(progress_file, len(inputs), stop, show), daemon=True)
@@ -321,7 +341,7 @@ def run_rtl(
     logger.info("simulating %d inferences", len(inputs))
     log_file = work / "sim.log"
     try:
-        run_cocotb(runner, VECTORS_TEST_MODULE, work / "run", extra_env=environment, log_file=log_file)
+        run_cocotb(runner, VECTORS_TEST_MODULE, run_dir, extra_env=environment, log_file=log_file)
     except SimulationError:
         received = _read_received(results_file)
         if received.get("error"):
@@ -355,7 +375,9 @@ def _compare(expected: list[list[int]], received: dict, log_file: Path, wall_sec
 
     first = received.get("first_input_cycles", [])
     last = received.get("last_output_cycles", [])
-    previous = [received.get("start_cycle", 0), *last[:-1]]
+    # The write response of ap_start arrives a design-dependent number of cycles
+    # after the core sees it, so the first interval starts from the input beat.
+    previous = [first[0] - 2, *last[:-1]] if first else []
     return RtlResult(
         matched=matched,
         total=len(expected),
