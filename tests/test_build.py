@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from mon2hls.cli import main
+from mon2hls.errors import ToolchainError
 from mon2hls.model import MonModel
 from mon2hls.report import FAILED_BANNER
 
@@ -284,6 +285,33 @@ def test_failed_build_removes_created_parents(tiny_model, tmp_path):
     out = tmp_path / "a" / "b" / "out"
     assert main(_tiny_args(tiny_model, out, "--bits", "3")) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_render_leaves_nothing(tiny_model, tmp_path, monkeypatch):
+    import mon2hls.backends.hls
+
+    def broken_writer(*args, **kwargs):
+        raise ToolchainError("template missing")
+
+    monkeypatch.setattr(mon2hls.backends.hls, "write_hls", broken_writer)
+    out = tmp_path / "a" / "out"
+    assert main(_tiny_args(tiny_model, out, "--bits", "6")) == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_render_keeps_old_output(tiny_model, tmp_path, monkeypatch):
+    import mon2hls.backends.hls
+
+    def broken_writer(*args, **kwargs):
+        raise ToolchainError("template missing")
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("old")
+    monkeypatch.setattr(mon2hls.backends.hls, "write_hls", broken_writer)
+    assert main(_tiny_args(tiny_model, out, "--bits", "6", "--force")) == 2
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
 def test_missing_bits_is_usage_error(tiny_model, tmp_path):

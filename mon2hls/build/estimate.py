@@ -77,6 +77,7 @@ class CycleEstimate:
         return self.load + self.injection + iterations * self.per_iteration + self.output
 
     def to_dict(self, median_iterations: float | None, max_iterations: int, clock_mhz: float) -> dict[str, Any]:
+        """Describe the phases and the totals at the iteration limit and at the median count (rounded up)."""
         at_max = self.total(max_iterations)
         result: dict[str, Any] = {
             "source": self.source,
