@@ -60,11 +60,19 @@ module mon_core #(
     // ------------------------------------------------------------------
     // Derived sizes
     // ------------------------------------------------------------------
-    localparam integer C = (PARALLEL < N) ? PARALLEL : N;
-    localparam integer R_WANT = (PARALLEL / N > 1) ? PARALLEL / N : 1;
-    localparam integer R_CAP = (N > K) ? N : K;
+    // Sizes clamped to 1 so that an illegal value reaches the checks below
+    // instead of failing first on a division by zero.
+    localparam integer P1 = (PARALLEL < 1) ? 1 : PARALLEL;
+    localparam integer N1 = (N < 1) ? 1 : N;
+    localparam integer K1 = (K < 1) ? 1 : K;
+    localparam integer XE1 = (XB * E < 1) ? 1 : XB * E;
+    localparam integer WX1 = (WX < 1) ? 1 : WX;
+    localparam integer E1 = (E < 1) ? 1 : E;
+    localparam integer C = (P1 < N1) ? P1 : N1;
+    localparam integer R_WANT = (P1 / N1 > 1) ? P1 / N1 : 1;
+    localparam integer R_CAP = (N1 > K1) ? N1 : K1;
     localparam integer R = (R_WANT < R_CAP) ? R_WANT : R_CAP;
-    localparam integer CB_U = (XB * E + C - 1) / C;   // column blocks of the injection
+    localparam integer CB_U = (XE1 + C - 1) / C;      // column blocks of the injection
     localparam integer CB_N = (N + C - 1) / C;        // column blocks of the operator and output layer
     localparam integer RG_N = (N + R - 1) / R;        // row groups of n rows
     localparam integer RG_K = (K + R - 1) / R;        // row groups of k rows
@@ -112,7 +120,7 @@ module mon_core #(
         if (PARALLEL < 1) begin : g_bad_parallel
             mon_error_parallel_must_be_at_least_1 u_error();
         end
-        if (WX < 1 || WX > 32 || E != 32 / WX || XB != (D + E - 1) / E) begin : g_bad_input
+        if (WX < 1 || WX > 32 || E != 32 / WX1 || XB != (D + E1 - 1) / E1) begin : g_bad_input
             mon_error_input_width_beats_inconsistent u_error();
         end
         if (WS < 2 || WS > 32) begin : g_bad_state
