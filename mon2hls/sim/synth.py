@@ -62,7 +62,7 @@ def family_for_part(part: str) -> str:
         if lowered.startswith(prefix):
             return family
     known = ", ".join(f"{prefix}*" for prefix, _ in _FAMILIES)
-    raise ConfigError(f"cannot synthesize for part {part!r}: Yosys supports Xilinx parts {known} here")
+    raise ConfigError(f"cannot synthesize for part {part!r}: run_yosys knows the Xilinx parts {known}")
 
 
 def find_yosys() -> str:
@@ -105,8 +105,8 @@ def run_yosys(rtl_folder: Path, part: str, *, top: str = "mon_top", timeout: flo
     yosys = find_yosys()
 
     with tempfile.TemporaryDirectory(prefix="mon2hls-yosys-") as scratch:
-        # YoWASP's Yosys sees only its working folder, so it runs on a copy of
-        # the RTL folder (sources and ROM files) and writes its report there.
+        # YoWASP's Yosys (a WebAssembly build) can open files only under its
+        # working folder, so it runs on a copy of the RTL folder and writes its report there.
         workdir = Path(scratch)
         for path in rtl_folder.iterdir():
             if path.is_file():
@@ -125,7 +125,9 @@ def run_yosys(rtl_folder: Path, part: str, *, top: str = "mon_top", timeout: flo
                 timeout=timeout, check=False,
             )
         except subprocess.TimeoutExpired:
-            raise ToolchainError(f"Yosys did not finish synthesizing {rtl_folder} within {timeout} s") from None
+            raise ToolchainError(
+                f"Yosys timed out after {timeout} s synthesizing {rtl_folder}; raise the timeout or lower P"
+            ) from None
         except OSError as error:
             raise ToolchainError(f"cannot run Yosys at {yosys}: {error}; {INSTALL_HINT}") from None
 
