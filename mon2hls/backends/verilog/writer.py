@@ -48,6 +48,14 @@ def rtl_parameters(design, layout: LaneLayout) -> list[_Parameter]:
             f"tolerance of {design.tolerance_lsb} state LSBs does not fit the core's 32-bit TOL parameter; "
             f"choose a tolerance below {_MAX_TOLERANCE_LSB} LSBs"
         )
+    if design.logit_format.width != 32:
+        raise ConfigError(
+            f"the Verilog core writes 32-bit logits, but the design's logit format is {design.logit_format}; "
+            f"design the datapath with a 32-bit logit format"
+        )
+    for name, fmt in (("input", design.input_format), ("state", design.state_format)):
+        if fmt.width > 32:
+            raise ConfigError(f"the Verilog core takes {name} formats of at most 32 bits, not {fmt}")
     accumulator_bits = max(
         design.injection_accumulator.accumulator_bits,
         design.operator_accumulator.accumulator_bits,
