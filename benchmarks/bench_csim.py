@@ -19,7 +19,14 @@ import numpy as np
 
 from mon2hls.analysis import Splitting
 from mon2hls.data import load_mnist
-from mon2hls.fixedpoint import DatapathOptions, design_datapath, encode_inputs, pack_inputs, pack_outputs, run_golden
+from mon2hls.fixedpoint import (
+    DatapathOptions,
+    design_datapath,
+    encode_inputs,
+    pack_inputs,
+    pack_outputs,
+    run_golden,
+)
 from mon2hls.load import load_model
 from mon2hls.sim.csim import CompiledDesign
 

@@ -85,14 +85,22 @@ def assert_words_match(design, compiled: CompiledDesign, x_codes: np.ndarray):
 
 # Designs compiled once per module; random input batches are drawn many times for each.
 DESIGN_CASES = {
-    "fb-6bit-maxabs-signed": dict(seed=1, n=7, d=5, k=3, bits=6, scheme=Scheme.MAX_ABS, splitting=Splitting.FB,
-                                  input_range=(-2.0, 2.0)),
-    "pr-8bit-perrow-unsigned": dict(seed=2, n=9, d=6, k=4, bits=8, scheme=Scheme.PER_ROW, splitting=Splitting.PR,
-                                    input_range=(0.0, 1.0)),
-    "pr-16bit-pow2": dict(seed=3, n=5, d=3, k=2, bits=16, scheme=Scheme.POW2, splitting=Splitting.PR,
-                          input_range=(-1.0, 1.0)),
-    "fb-12bit-pow2-wide-input": dict(seed=4, n=4, d=9, k=2, bits=12, scheme=Scheme.POW2, splitting=Splitting.FB,
-                                     input_range=(-3.0, 5.0)),
+    "fb-6bit-maxabs-signed": {
+        "seed": 1, "n": 7, "d": 5, "k": 3, "bits": 6, "scheme": Scheme.MAX_ABS, "splitting": Splitting.FB,
+        "input_range": (-2.0, 2.0),
+    },
+    "pr-8bit-perrow-unsigned": {
+        "seed": 2, "n": 9, "d": 6, "k": 4, "bits": 8, "scheme": Scheme.PER_ROW, "splitting": Splitting.PR,
+        "input_range": (0.0, 1.0),
+    },
+    "pr-16bit-pow2": {
+        "seed": 3, "n": 5, "d": 3, "k": 2, "bits": 16, "scheme": Scheme.POW2, "splitting": Splitting.PR,
+        "input_range": (-1.0, 1.0),
+    },
+    "fb-12bit-pow2-wide-input": {
+        "seed": 4, "n": 4, "d": 9, "k": 2, "bits": 12, "scheme": Scheme.POW2, "splitting": Splitting.FB,
+        "input_range": (-3.0, 5.0),
+    },
 }
 
 

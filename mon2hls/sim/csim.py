@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from ..fixedpoint import DatapathDesign, FixedFormat
 from ..fixedpoint.stream import pack_inputs, unpack_outputs
 from .headers import HeaderSet, find_compiler, find_headers
 
-__all__ = ["CsimResult", "Mismatch", "CompiledDesign", "run_csim", "compile_flags", "cache_dir"]
+__all__ = ["CompiledDesign", "CsimResult", "Mismatch", "cache_dir", "compile_flags", "run_csim"]
 
 logger = logging.getLogger(__name__)
 
@@ -107,11 +107,11 @@ def compile_flags(headers: HeaderSet, hls_dir: Path) -> list[str]:
     return [*BASE_FLAGS, "-isystem", str(headers.include_dir), "-I", str(hls_dir)]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _compiler_identity(compiler: str) -> str:
     """First line of `compiler --version`, part of the cache key."""
     try:
-        result = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=60)
+        result = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired) as error:
         raise ToolchainError(f"C++ compiler {compiler} does not run ({error}); set CXX to a working compiler") from None
     return (result.stdout or result.stderr).splitlines()[0] if (result.stdout or result.stderr) else compiler
@@ -163,7 +163,9 @@ def _compile(
         logger.info("compiling the HLS C++ (%s) with %s", kind, Path(compiler).name)
         logger.debug("command: %s", " ".join(command))
         try:
-            result = subprocess.run(command, capture_output=True, text=True, timeout=COMPILE_TIMEOUT, cwd=build)
+            result = subprocess.run(
+                command, capture_output=True, text=True, timeout=COMPILE_TIMEOUT, cwd=build, check=False
+            )
         except subprocess.TimeoutExpired:
             raise ToolchainError(f"compiling {hls_dir} took more than {COMPILE_TIMEOUT} s and was stopped") from None
         except OSError as error:
@@ -173,7 +175,7 @@ def _compile(
             raise ToolchainError(f"compiling the HLS C++ in {hls_dir} failed (exit {result.returncode}):\n{tail}")
         if result.stderr.strip():
             logger.debug("compiler messages:\n%s", result.stderr)
-        # Move into place atomically, so a parallel run never sees half a file.
+        # Move into place atomically, so a parallel run never loads half a file.
         staged = target.with_name(f"{target.name}.{os.getpid()}.tmp")
         staged.write_bytes(output.read_bytes())
         staged.chmod(0o755)
@@ -202,9 +204,9 @@ def run_csim(
     """Compile the testbench of ``out_folder/hls`` and run it on ``out_folder/vectors``.
 
     `compiler` defaults to $CXX or g++; `headers` to the folder `find_headers`
-    picks. `limit` runs only the first inferences. A testbench that runs and
-    finds mismatches returns them in the result (the caller decides); errors
-    in the setup (no compiler, no headers, no vectors) raise.
+    picks. `limit` runs only the first inferences. Mismatches found by the
+    testbench are returned in the result, so the caller decides what they
+    mean. Setup errors (no compiler, no headers, no vectors) raise.
     """
     out_folder = Path(out_folder)
     hls_dir = _hls_folder(out_folder)
@@ -224,7 +226,7 @@ def run_csim(
         command.append(str(int(limit)))
     logger.info("running the C testbench on %s", vectors)
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=hls_dir)
+        result = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=hls_dir, check=False)
     except subprocess.TimeoutExpired:
         raise SimulationError(f"the C testbench ran longer than {RUN_TIMEOUT} s and was stopped") from None
     log = result.stdout + result.stderr

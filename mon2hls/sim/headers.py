@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..errors import ToolchainError
 
-__all__ = ["HeaderSet", "find_headers", "find_compiler"]
+__all__ = ["HeaderSet", "find_compiler", "find_headers"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,12 @@ def find_compiler(compiler: str | os.PathLike[str] | None = None) -> str:
     name = str(compiler) if compiler is not None else os.environ.get("CXX") or "g++"
     path = shutil.which(name)
     if path is None:
-        origin = "given" if compiler is not None else ("from $CXX" if os.environ.get("CXX") else "default")
+        if compiler is not None:
+            origin = "given"
+        elif os.environ.get("CXX"):
+            origin = "from $CXX"
+        else:
+            origin = "default"
         raise ToolchainError(
             f"C++ compiler {name!r} ({origin}) was not found; install g++ (for example apt-get install g++) "
             f"or set CXX to a C++14 compiler"

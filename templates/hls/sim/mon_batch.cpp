@@ -1,6 +1,8 @@
 // C entry points of the shared library that C simulation builds from the
-// generated sources, for ctypes. Every inference goes through mon_top, so the
-// library runs exactly the C++ that synthesis sees.
+// generated sources, for ctypes. Every inference goes through mon_top, the
+// function that synthesis compiles. Only two things differ from synthesis,
+// and both give the same integers: weight codes stored in a native integer
+// type (mon_config.h) and the native dot product of mon::dot_row.
 #include <stdint.h>
 
 #include "mon_top.h"
