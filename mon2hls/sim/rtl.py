@@ -67,6 +67,13 @@ class Mismatch:
         received = " ".join(f"{word:08x}" for word in self.received)
         return f"inference {self.index}: expected {expected}, received {received}"
 
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "inference": self.index,
+            "expected": [f"{word:08x}" for word in self.expected],
+            "received": [f"{word:08x}" for word in self.received],
+        }
+
 
 @dataclass(frozen=True)
 class RtlResult:
