@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -144,15 +145,19 @@ def test_run_returns_logits_iterations_flags(compiled_case):
     scheme=st.sampled_from(list(Scheme)),
     splitting=st.sampled_from(list(Splitting)),
     signed_input=st.booleans(),
+    parallel=st.integers(1, 4),
 )
-def test_random_designs_match_golden(seed, bits, scheme, splitting, signed_input):
+def test_random_designs_match_golden(seed, bits, scheme, splitting, signed_input, parallel):
     model = small_mon(seed, n=3 + seed % 5, d=2 + seed % 4, k=2)
     input_range = (-1.5, 1.5) if signed_input else (0.0, 2.0)
     design = design_datapath(
         model, DatapathOptions(bits=bits, scheme=scheme, splitting=splitting, input_range=input_range)
     )
     assume(design.certified)
-    compiled = CompiledDesign(design)
+    with tempfile.TemporaryDirectory() as folder:
+        write_hls(design, Path(folder), parallel=parallel, part=PYNQ_PART, clock_mhz=100.0, project_name="drawn",
+                  header_comment="")
+        compiled = CompiledDesign(folder)
     x = np.concatenate([random_codes(design, 30, seed), boundary_codes(design)])
     assert_words_match(design, compiled, x)
 
@@ -183,6 +188,24 @@ def test_stop_at_max_iterations_matches_golden(splitting):
     stopped = ~golden.converged
     assert np.any(stopped)
     assert np.all(golden.iterations[stopped] == 2)
+
+
+def test_nonpositive_shift_matches_golden():
+    # Huge input weights and a wide state make r_i exceed 2^16, so the
+    # injection shift is zero or negative: RND becomes an exact left shift.
+    rng = np.random.default_rng(3)
+    n, d, k = 5, 3, 2
+    model = MonModel.from_factors(
+        A=rng.normal(size=(2, n)) * 0.6, B=rng.normal(size=(n, n)) * 0.6, m=0.5, U=rng.normal(size=(n, d)) * 20_000,
+        b=rng.normal(size=n) * 0.5, W_out=rng.normal(size=(k, n)), b_out=rng.normal(size=k),
+    )
+    design = design_datapath(
+        model,
+        DatapathOptions(bits=4, input_range=(-1.0, 1.0), state_format=FixedFormat(32, 12), max_iterations=30),
+    )
+    assert design.injection.shift <= 0
+    x = np.concatenate([random_codes(design, 30, seed=9), boundary_codes(design)])
+    assert_words_match(design, CompiledDesign(design), x)
 
 
 def test_compiled_from_folder_matches_golden(tmp_path):

@@ -17,6 +17,10 @@
 // contract does not. The helpers below apply AP_RND (round half up, toward
 // plus infinity) and AP_SAT exactly where the contract specifies them. A code
 // q of a `<W, I>` format is the real value q * 2^-(W - I).
+//
+// NOTE: this kernel is checked by C simulation only. It has not been through
+// Vitis HLS synthesis yet, so the pragmas (placement, and template-dependent
+// factors such as CFG::parallel) are unverified for timing and resources.
 #ifndef MON_KERNEL_H
 #define MON_KERNEL_H
 
