@@ -28,21 +28,11 @@ def add_json_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return _clean(value.item())
-    return value
-
-
 def print_json(document: Any) -> None:
     """Print one JSON document on stdout; Inf and NaN become null, as JSON has neither."""
-    json.dump(_clean(document), sys.stdout, indent=2, allow_nan=False)
+    from ..report import clean_json
+
+    json.dump(clean_json(document), sys.stdout, indent=2, allow_nan=False)
     sys.stdout.write("\n")
     sys.stdout.flush()
 

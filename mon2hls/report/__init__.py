@@ -96,6 +96,15 @@ def _resources_section(resources: dict[str, Any]) -> list[str]:
     return lines
 
 
+#: Keys of the datapath document that other sections already show.
+_SHOWN_ELSEWHERE = ("certificate", "model", "hidden_units", "input_features", "classes", "bits", "scheme")
+
+
+def _datapath_only(document: dict[str, Any]) -> dict[str, Any]:
+    datapath = document.get("datapath", {})
+    return {key: value for key, value in datapath.items() if key not in _SHOWN_ELSEWHERE}
+
+
 def render_markdown(document: dict[str, Any]) -> str:
     """Render the report document as Markdown: verdict, model, datapath, certificate, speed, size, accuracy."""
     document = clean_json(document)
@@ -118,7 +127,7 @@ def render_markdown(document: dict[str, Any]) -> str:
         "",
         "## Quantization and datapath",
         "",
-        *_table(_flatten(document.get("quantization", {})) + _flatten(document.get("datapath", {}))),
+        *_table(_flatten(document.get("quantization", {})) + _flatten(_datapath_only(document))),
         "",
         "## Certificate",
         "",
