@@ -93,7 +93,7 @@ def run_sweep(name: str, model_path: Path, scheme: Scheme, args: argparse.Namesp
     started = time.perf_counter()
     model = load_model(model_path)
     test = load_mnist("test", args.data_dir)
-    result = sweep(model, bits, scheme, test, limit=args.sweep_limit, splitting=Splitting.FB,
+    result = sweep(model, bits, scheme, test, limit=args.sweep_limit, splitting=args.sweep_splitting,
                    max_iter=args.sweep_max_iterations, progress=False)
     document = result.to_dict()
     document["seconds"] = time.perf_counter() - started
@@ -118,9 +118,9 @@ def print_training(summary: dict) -> None:
 
 
 def print_sweep(document: dict) -> None:
-    print(f"\n## sweep {document['scheme']}: float accuracy {document['float_accuracy'] * 100:.2f}%, "
+    print(f"\n## sweep {document['scheme']} ({document['splitting']}): float accuracy {document['float_accuracy'] * 100:.2f}%, "
           f"mu(W) {document['margin']:.4f}, {document['samples']} test images, {document['seconds']:.0f} s")
-    print("| bits | norm(dW)/mu | a priori | mu(W_q) | exact | FB factor | converged % | median iters "
+    print("| bits | norm(dW)/mu | a priori | mu(W_q) | exact | factor | converged % | median iters "
           "| accuracy % |")
     print("|---|---|---|---|---|---|---|---|---|")
     for row in document["rows"]:
@@ -145,9 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--qat-epochs", type=int, default=None,
                         help="fine-tune the float model for this many QAT epochs instead of training "
                         "each QAT model from scratch for --epochs")
+    parser.add_argument("--qat-splitting", choices=("fb", "pr"), default="fb",
+                        help="solver of the QAT runs (the study used FB)")
     parser.add_argument("--target-margin", type=float, default=0.05, help="target mu(W_q) of margin-aware QAT")
     parser.add_argument("--sweep-limit", type=int, default=None, help="test images per sweep (default: all)")
-    parser.add_argument("--sweep-max-iterations", type=int, default=500, help="FB iteration limit in sweeps")
+    parser.add_argument("--sweep-splitting", choices=("fb", "pr"), default="fb",
+                        help="solver of the sweeps (the study used FB)")
+    parser.add_argument("--sweep-max-iterations", type=int, default=500, help="iteration limit in sweeps")
     parser.add_argument("--stages", default="float,sweep,qat4,margin-qat4,margin-qat3",
                         help="comma-separated stages to run")
     parser.add_argument("--force", action="store_true", help="recompute stages whose files exist")
@@ -182,11 +186,12 @@ def main(argv: list[str] | None = None) -> int:
         if changes.pop("target_margin", False):
             changes["target_margin"] = args.target_margin
         if args.qat_epochs is None:
-            config = study_config(args, **changes)
+            config = study_config(args, splitting=args.qat_splitting, **changes)
             resume = None
         else:
             # Fine-tune the float model: its optimizer and learning-rate schedule carry on.
-            config = study_config(args, epochs=args.epochs + args.qat_epochs, **changes)
+            config = study_config(args, epochs=args.epochs + args.qat_epochs, splitting=args.qat_splitting,
+                                  **changes)
             resume = out_dir / "float.pt"
         results[name] = run_training(name, config, out_dir, args.force, resume)
         print_training(results[name])
