@@ -131,12 +131,20 @@ def _rom_files(design, layout: LaneLayout) -> dict[str, list[str]]:
     multipliers = (_padded(design.injection.multipliers, layout.hidden_rows)
                    + _padded(design.operator.multipliers, layout.hidden_rows)
                    + _padded(design.output.multipliers, layout.class_rows))
-    if any(not 0 <= m < 2**16 for m in multipliers):
-        raise ConfigError("row multipliers must be unsigned 16-bit integers; the design holds one outside [0, 65535]")
+    invalid = [m for m in multipliers if not 0 <= m < 2**16]
+    if invalid:
+        raise ConfigError(
+            f"invalid row multiplier {invalid[0]}: the Verilog core takes unsigned 16-bit multipliers; "
+            f"rebuild the design with mon2hls.fixedpoint.design_datapath"
+        )
 
     biases = _padded(design.bias_state, layout.hidden_rows) + _padded(design.bias_logit, layout.class_rows)
-    if any(not -(2**31) <= b < 2**31 for b in biases):
-        raise ConfigError("biases must fit 32-bit two's complement words; the design holds one outside that range")
+    invalid = [b for b in biases if not -(2**31) <= b < 2**31]
+    if invalid:
+        raise ConfigError(
+            f"invalid bias code {invalid[0]}: the Verilog core takes biases of at most 32 bits; "
+            f"choose a narrower state or logit format"
+        )
 
     return {
         WEIGHTS_FILE: weights,
@@ -149,10 +157,11 @@ def write_rtl(design, folder: Path, *, parallel: int, header_comment: str = "") 
     """Write the Verilog accelerator of `design` at parallelism P into `folder` and return the files written.
 
     The folder receives mon_top.v (generated: the configuration and the port
-    list), the hand-written modules, weights.mem, mult.mem and bias.mem (read
-    with $readmemh by file name, so simulators and Yosys must run in this
-    folder or get copies of them) and files.f, the sources in compile order.
-    Output is deterministic: the same design and P give the same bytes.
+    list), the hand-written modules, weights.mem, mult.mem, bias.mem and
+    files.f, the sources in compile order. The core reads the ROM files with
+    $readmemh by file name, so simulators and Yosys must run in this folder
+    or get copies of them. Output is deterministic: the same design and P
+    give the same bytes.
     """
     folder = Path(folder)
     layout = lane_layout(design.hidden_units, design.input_features, design.classes,
