@@ -434,6 +434,8 @@ module mon_core #(
             end
 
             // Sum of the C products of this row, sign-extended to the accumulator.
+            // NOTE: the C additions form one combinational path; no timing analysis
+            // has checked it at large C, where a pipelined adder tree may be needed.
             reg [AW-1:0] row_sum;
             integer lane;
             always @* begin
