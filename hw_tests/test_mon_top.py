@@ -17,7 +17,8 @@ from mon2hls.data.mnist import load_mnist
 from mon2hls.fixedpoint import DatapathOptions, FixedFormat, design_datapath, encode_inputs
 from mon2hls.load import load_model
 from mon2hls.quantize import Scheme
-from mon2hls.sim.rtl import build_simulator, run_cocotb, rtl_sources
+from mon2hls.errors import SimulationError
+from mon2hls.sim.rtl import build_simulator, rtl_sources, run_cocotb, run_rtl
 
 from .mon_cases import boundary_inputs, random_inputs, random_mon, simulate_case, write_case
 
@@ -126,13 +127,17 @@ def test_saturating_state(case_dir: Path) -> None:
 
 
 def test_control_backpressure_and_reset(case_dir: Path) -> None:
-    """Backpressure, input gaps, single starts and a reset mid-inference on one build (cocotb_mon_top.py)."""
+    """Backpressure, input gaps, single starts, a reset mid-inference and a timeout on one build.
+
+    The cocotb tests are in cocotb_mon_top.py.
+    """
     model = random_mon(seed=13, n=8, d=10, k=3)
     design = design_datapath(model, DatapathOptions(bits=6, splitting=Splitting.PR, input_format=FixedFormat(8, 4)))
     x_codes = np.vstack([boundary_inputs(design), random_inputs(design, 12, seed=6)])
     write_case(case_dir, design, 4, x_codes)
 
-    runner = build_simulator(rtl_sources(case_dir / "rtl"), case_dir / "sim" / "verilator")
+    # The same build options as run_rtl, so that its call below reuses this build.
+    runner = build_simulator(rtl_sources(case_dir / "rtl"), case_dir / "sim" / "verilator", includes=[case_dir / "rtl"])
     run_dir = case_dir / "sim" / "control"
     run_dir.mkdir(parents=True, exist_ok=True)
     for memory in (case_dir / "rtl").glob("*.mem"):
@@ -146,3 +151,7 @@ def test_control_backpressure_and_reset(case_dir: Path) -> None:
             "MON2HLS_OUTPUTS": str((case_dir / "vectors" / "outputs.hex").resolve()),
         },
     )
+
+    # A cycle limit below one inference fails with the cycles waited and the beats seen, instead of hanging.
+    with pytest.raises(SimulationError, match=r"did not finish within 30 cycles: 0 of \d+ inferences finished"):
+        run_rtl(case_dir, timeout_cycles=30, build_dir=case_dir / "sim", progress=False)

@@ -8,31 +8,37 @@ import pytest
 
 from mon2hls.sim.rtl import build_simulator, run_cocotb
 
-from .conftest import HDL_DIR
+from .conftest import BUILD_ROOT, HDL_DIR
 
 pytestmark = pytest.mark.rtl
 
 HELPER_TESTS = "hw_tests.cocotb_helpers"
 
 
-def test_signed_ports_read_back(case_dir: Path) -> None:
-    runner = build_simulator([HDL_DIR / "signed_ports.v"], case_dir / "build", toplevel="signed_ports")
-    run_cocotb(runner, HELPER_TESTS, case_dir / "run", toplevel="signed_ports", testcase="signed_values_keep_sign")
+#: 12 lanes of 8 bits: a 96-bit port, wider than the 64 bits of a machine word.
+WIDE_PORT = {"LANES": 12, "LANE_BITS": 8}
 
 
-def test_wide_port_lanes(case_dir: Path) -> None:
-    # 12 lanes of 8 bits: 96 bits, wider than the 64 bits of a machine word.
-    parameters = {"LANES": 12, "LANE_BITS": 8}
-    runner = build_simulator(
-        [HDL_DIR / "wide_lanes.v"], case_dir / "build", toplevel="wide_lanes", parameters=parameters
-    )
+@pytest.fixture(scope="module")
+def port_checks(verilator) -> object:
+    """One build of hdl/port_checks.v (signed and wide ports) for the conversion tests."""
+    folder = BUILD_ROOT / "port_checks"
+    sources = [HDL_DIR / "signed_ports.v", HDL_DIR / "wide_lanes.v", HDL_DIR / "port_checks.v"]
+    return build_simulator(sources, folder / "build", toplevel="port_checks", parameters=WIDE_PORT)
+
+
+def test_signed_ports_read_back(port_checks, case_dir: Path) -> None:
+    run_cocotb(port_checks, HELPER_TESTS, case_dir, toplevel="port_checks", testcase="signed_values_keep_sign")
+
+
+def test_wide_port_lanes(port_checks, case_dir: Path) -> None:
     run_cocotb(
-        runner,
+        port_checks,
         HELPER_TESTS,
-        case_dir / "run",
-        toplevel="wide_lanes",
+        case_dir,
+        toplevel="port_checks",
         testcase="wide_port_lanes",
-        extra_env={name: str(value) for name, value in parameters.items()},
+        extra_env={name: str(value) for name, value in WIDE_PORT.items()},
     )
 
 

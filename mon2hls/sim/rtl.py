@@ -205,10 +205,23 @@ def run_cocotb(
     except RuntimeError:
         raise SimulationError(f"the simulation of {toplevel} stopped abnormally; see {log_file}") from None
     if failed:
-        raise SimulationError(f"{failed} of {tests} cocotb tests of {test_module} failed; see {log_file}")
+        details = "\n".join(_failure_messages(results_file))
+        raise SimulationError(f"{failed} of {tests} cocotb tests of {test_module} failed; see {log_file}\n{details}")
     if tests == 0:
         raise SimulationError(f"no cocotb test of {test_module} ran (test case {testcase!r}, filter {test_filter!r}); see {log_file}")
     return results_file
+
+
+def _failure_messages(results_file: Path, limit: int = 3) -> list[str]:
+    """Name and first lines of the message of each failed test in an xUnit results file."""
+    from xml.etree import ElementTree
+
+    messages = []
+    for testcase in ElementTree.parse(results_file).getroot().iter("testcase"):
+        for problem in [*testcase.findall("failure"), *testcase.findall("error")]:
+            text = (problem.get("message") or "").strip().splitlines()
+            messages.append(f"{testcase.get('name')}: {' / '.join(text[:4])}")
+    return messages[:limit]
 
 
 def read_hex_lines(path: Path) -> list[list[int]]:
