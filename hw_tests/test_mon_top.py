@@ -7,6 +7,7 @@ backpressure), so the measured cycles are the accelerator's own.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +15,10 @@ import pytest
 
 from mon2hls.analysis import Splitting
 from mon2hls.data.mnist import load_mnist
+from mon2hls.errors import SimulationError
 from mon2hls.fixedpoint import DatapathOptions, FixedFormat, design_datapath, encode_inputs
 from mon2hls.load import load_model
 from mon2hls.quantize import Scheme
-from mon2hls.errors import SimulationError
 from mon2hls.sim.rtl import build_simulator, rtl_sources, run_cocotb, run_rtl
 
 from .mon_cases import boundary_inputs, random_inputs, random_mon, simulate_case, write_case
@@ -57,31 +58,39 @@ def test_locuslab_mnist_bit_exact(
 # Small random MONs: bits 4 to 12, the three schemes, both splittings,
 # parallelism 1, n, a non-divisor of n and more than n, and input formats
 # packing 1 to 6 codes per beat.
+@dataclass(frozen=True)
+class RandomCase:
+    n: int
+    d: int
+    k: int
+    bits: int
+    scheme: Scheme
+    splitting: Splitting
+    parallel: int
+    input_format: FixedFormat
+
+
 RANDOM_CASES = {
-    "fb-4bit-maxabs-p1": dict(n=6, d=5, k=3, bits=4, scheme=Scheme.MAX_ABS, splitting=Splitting.FB, parallel=1,
-                              input_format=FixedFormat(16, 2)),
-    "pr-6bit-pow2-pn": dict(n=8, d=7, k=4, bits=6, scheme=Scheme.POW2, splitting=Splitting.PR, parallel=8,
-                            input_format=FixedFormat(8, 4)),
-    "fb-8bit-perrow-p3": dict(n=10, d=12, k=3, bits=8, scheme=Scheme.PER_ROW, splitting=Splitting.FB, parallel=3,
-                              input_format=FixedFormat(5, 2)),
-    "pr-12bit-maxabs-p16": dict(n=7, d=9, k=5, bits=12, scheme=Scheme.MAX_ABS, splitting=Splitting.PR, parallel=16,
-                                input_format=FixedFormat(12, 4, signed=False)),
-    "pr-5bit-perrow-p5": dict(n=12, d=6, k=2, bits=5, scheme=Scheme.PER_ROW, splitting=Splitting.PR, parallel=5,
-                              input_format=FixedFormat(32, 3)),
-    "fb-10bit-pow2-pn": dict(n=9, d=4, k=3, bits=10, scheme=Scheme.POW2, splitting=Splitting.FB, parallel=9,
-                             input_format=FixedFormat(10, 10, signed=False)),
+    "fb-4bit-maxabs-p1": RandomCase(6, 5, 3, 4, Scheme.MAX_ABS, Splitting.FB, 1, FixedFormat(16, 2)),
+    "pr-6bit-pow2-pn": RandomCase(8, 7, 4, 6, Scheme.POW2, Splitting.PR, 8, FixedFormat(8, 4)),
+    "fb-8bit-perrow-p3": RandomCase(10, 12, 3, 8, Scheme.PER_ROW, Splitting.FB, 3, FixedFormat(5, 2)),
+    "pr-12bit-maxabs-p16": RandomCase(7, 9, 5, 12, Scheme.MAX_ABS, Splitting.PR, 16, FixedFormat(12, 4, signed=False)),
+    "pr-5bit-perrow-p5": RandomCase(12, 6, 2, 5, Scheme.PER_ROW, Splitting.PR, 5, FixedFormat(32, 3)),
+    "fb-10bit-pow2-pn": RandomCase(9, 4, 3, 10, Scheme.POW2, Splitting.FB, 9, FixedFormat(10, 10, signed=False)),
 }
 
 
 @pytest.mark.parametrize("name", list(RANDOM_CASES))
 def test_random_mon_bit_exact(case_dir: Path, name: str) -> None:
-    spec = dict(RANDOM_CASES[name])
-    parallel = spec.pop("parallel")
-    model = random_mon(seed=sorted(RANDOM_CASES).index(name), n=spec.pop("n"), d=spec.pop("d"), k=spec.pop("k"))
-    design = design_datapath(model, DatapathOptions(**spec))
+    spec = RANDOM_CASES[name]
+    model = random_mon(seed=sorted(RANDOM_CASES).index(name), n=spec.n, d=spec.d, k=spec.k)
+    options = DatapathOptions(
+        bits=spec.bits, scheme=spec.scheme, splitting=spec.splitting, input_format=spec.input_format
+    )
+    design = design_datapath(model, options)
     x_codes = np.vstack([boundary_inputs(design), random_inputs(design, 40, seed=3)])
 
-    case = simulate_case(case_dir, design, parallel, x_codes)
+    case = simulate_case(case_dir, design, spec.parallel, x_codes)
 
     assert_case(case)
 
@@ -137,7 +146,9 @@ def test_control_backpressure_and_reset(case_dir: Path) -> None:
     write_case(case_dir, design, 4, x_codes)
 
     # The same build options as run_rtl, so that its call below reuses this build.
-    runner = build_simulator(rtl_sources(case_dir / "rtl"), case_dir / "sim" / "verilator", includes=[case_dir / "rtl"])
+    runner = build_simulator(
+        rtl_sources(case_dir / "rtl"), case_dir / "sim" / "verilator", includes=[case_dir / "rtl"]
+    )
     run_dir = case_dir / "sim" / "control"
     run_dir.mkdir(parents=True, exist_ok=True)
     for memory in (case_dir / "rtl").glob("*.mem"):
