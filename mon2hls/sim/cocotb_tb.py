@@ -38,6 +38,11 @@ from cocotb.triggers import Event, RisingEdge, SimTimeoutError, with_timeout
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamSink, AxiStreamSource
 
 __all__ = [
+    "AP_DONE",
+    "AP_IDLE",
+    "AP_READY",
+    "AP_START",
+    "AUTO_RESTART",
     "CLOCK_PERIOD_NS",
     "BatchResult",
     "ControlRegister",
@@ -281,12 +286,16 @@ class MonTestbench:
         return result
 
     def _describe_timeout(self, cycles: int) -> str:
-        last = f"0x{self._received[-1]:08x}" if self._received else "none"
+        if self.driver is StreamDriver.DIRECT:
+            last = f"0x{self._received[-1]:08x}" if self._received else "none"
+            output = f"{len(self._received)} output beats of the current inference received (last word {last})"
+        else:
+            # The cocotbext-axi sink only hands over whole frames.
+            output = f"{self.sink.count()} finished frames waiting in the sink"
         return (
             f"the accelerator did not finish within {cycles} cycles: {self._finished} of "
             f"{self._expected_count} inferences finished, {self._sent_beats} input beats accepted, "
-            f"{len(self._received)} output beats of the current inference received (last word {last}); "
-            f"check TREADY/TVALID of x_stream and y_stream or raise the cycle limit"
+            f"{output}; check TREADY/TVALID of x_stream and y_stream or raise the cycle limit"
         )
 
     async def _send_all(self, inputs: Sequence[Sequence[int]], result: BatchResult, *, stop_before_last: bool) -> None:
@@ -355,8 +364,7 @@ class MonTestbench:
                     if tready.value:
                         break
                     # The accelerator is busy: sleep until TREADY rises, then take the next edge.
-                    if not tready.value:
-                        await ready_rise
+                    await ready_rise
                 self._sent_beats += 1
                 if position == 0:
                     result.first_input_cycles.append(current_cycle())
