@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 import time
 from pathlib import Path
@@ -84,6 +85,17 @@ def run_training(name: str, config: TrainConfig, out_dir: Path, force: bool, res
     return summary
 
 
+def finite(value):
+    """Replace NaN and infinite floats by None, since JSON has neither (a diverged solve yields them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(item) for item in value]
+    return value
+
+
 def run_sweep(name: str, model_path: Path, scheme: Scheme, args: argparse.Namespace, bits: list[int]) -> dict:
     path = Path(args.out_dir) / f"{name}.json"
     if path.exists() and not args.force:
@@ -97,7 +109,7 @@ def run_sweep(name: str, model_path: Path, scheme: Scheme, args: argparse.Namesp
                    max_iter=args.sweep_max_iterations, progress=False)
     document = result.to_dict()
     document["seconds"] = time.perf_counter() - started
-    path.write_text(json.dumps(document, indent=2, allow_nan=False, default=str))
+    path.write_text(json.dumps(finite(document), indent=2, allow_nan=False, default=str))
     return document
 
 
