@@ -241,6 +241,16 @@ def test_run_csim_reports_every_word(tmp_path):
     assert f"matched {result.total}/{result.total}" in result.log
 
 
+def test_run_csim_relative_folder(tmp_path, monkeypatch):
+    # The compiler and the testbench run in other working folders than the caller's.
+    design = design_datapath(small_mon(7, n=6, d=5, k=3), DatapathOptions(bits=6, input_range=(-1.0, 1.0)))
+    write_case(tmp_path, design, random_codes(design, 4, seed=3))
+    monkeypatch.chdir(tmp_path.parent)
+    result = run_csim(Path(tmp_path.name))
+    assert result.passed
+    assert result.matched == 4 * design.output_beats
+
+
 def test_run_csim_finds_corrupted_word(tmp_path):
     design = design_datapath(small_mon(8, n=6, d=5, k=3), DatapathOptions(bits=6, input_range=(-1.0, 1.0)))
     folder = write_case(tmp_path, design, random_codes(design, 5, seed=2))

@@ -208,7 +208,9 @@ def run_csim(
     testbench are returned in the result, so the caller decides what they
     mean. Setup errors (no compiler, no headers, no vectors) raise.
     """
-    out_folder = Path(out_folder)
+    # The compiler and the testbench run in other working folders, so every
+    # path handed to them must be absolute.
+    out_folder = Path(out_folder).resolve()
     hls_dir = _hls_folder(out_folder)
     vectors = hls_dir.parent / "vectors"
     for name in ("inputs.hex", "outputs.hex"):
@@ -300,7 +302,7 @@ class CompiledDesign:
                 hls_dir = Path(scratch) / "hls"
                 self.layout: Any = source
             else:
-                hls_dir = _hls_folder(Path(source))
+                hls_dir = _hls_folder(Path(source).resolve())
                 self.layout = _read_layout(hls_dir)
             name = _project_name(hls_dir)
             entry_path = Path(scratch) / "mon_batch.cpp"
