@@ -186,13 +186,35 @@ def test_uncertified_exits_1_and_writes_nothing(tiny_model, tmp_path, capsys):
 
 def test_uncertified_with_force_is_marked(tiny_model, tmp_path):
     out = tmp_path / "out"
-    assert main(_tiny_args(tiny_model, out, "--bits", "3", "--max-iterations", "50", "--force")) == 0
+    assert main(_tiny_args(tiny_model, out, "--bits", "3", "--max-iterations", "50", "--force")) == 1
     report = json.loads((out / "report.json").read_text())
     assert report["certified"] is False
     assert report["failures"]
     markdown = (out / "report.md").read_text()
     assert markdown.splitlines()[0].endswith(f"({FAILED_BANNER})")
     assert len((out / "vectors" / "inputs.hex").read_text().splitlines()) == 20
+
+
+def test_forced_uncertified_json_exits_1(tiny_model, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = _tiny_args(tiny_model, out, "--bits", "3", "--max-iterations", "50", "--force", "--json")
+    assert main(args) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["certified"] is False
+    assert document["output"] == str(out.absolute())
+    assert (out / "report.json").is_file()
+
+
+def test_forced_uncertified_mnist_summary(locuslab_path, mnist_dir, tmp_path, capsys):
+    # The whole test set is not scored when the certificate fails; the summary says so.
+    out = tmp_path / "out"
+    code = main(["build", str(locuslab_path), "--m", "1", "--bits", "4", "--splitting", "fb", "--vectors", "5",
+                 "--max-iterations", "100", "--force", "--data-dir", str(mnist_dir), "-o", str(out)])
+    assert code == 1
+    summary = capsys.readouterr().out
+    assert "CERTIFICATE FAILED" in summary
+    assert "mnist test not scored" in summary
+    assert (out / "report.md").is_file()
 
 
 def test_random_vectors_include_extremes(tiny_model, tmp_path):
