@@ -56,6 +56,11 @@ class InputPreprocessing:
 MNIST_PREPROCESSING = InputPreprocessing(scale=1.0 / 255.0, mean=0.1307, std=0.3081)
 
 
+#: Largest weight magnitude accepted: squares and products of larger values
+#: overflow float64 in the eigenvalue and norm computations.
+MAX_MAGNITUDE = 1e100
+
+
 def _as_matrix(name: str, value: Any, ndim: int) -> np.ndarray:
     array = np.array(value, dtype=np.float64, copy=True)
     if array.ndim != ndim:
@@ -64,6 +69,12 @@ def _as_matrix(name: str, value: Any, ndim: int) -> np.ndarray:
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
         raise InvalidModelError(
             f"{name} contains {bad} NaN or Inf value(s); retrain or re-export the model with finite weights"
+        )
+    peak = float(np.max(np.abs(array))) if array.size else 0.0
+    if peak > MAX_MAGNITUDE:
+        raise InvalidModelError(
+            f"{name} has an entry of magnitude {peak:.3g}, beyond the {MAX_MAGNITUDE:.0e} that float64 "
+            f"spectral analysis can square without overflow; check the file or the margin parameter m"
         )
     array.setflags(write=False)
     return array

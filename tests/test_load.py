@@ -546,6 +546,15 @@ def test_non_finite_weights(tmp_path, rng, bad):
         load_model(path, m=1.0)
 
 
+def test_huge_margin_parameter(tmp_path, rng):
+    # m = 1e308 keeps W finite, but its eigenvalues overflow float64.
+    path = tmp_path / "mon.pt"
+    torch.save(locuslab_state_dict(make_factors(rng)), path)
+
+    with pytest.raises(InvalidModelError, match=r"mon\.pt: W has an entry of magnitude 1e\+308, beyond the 1e\+100"):
+        load_model(path, m=1e308)
+
+
 @pytest.mark.parametrize("m", [0.0, -1.0, float("nan")])
 def test_non_positive_m(tmp_path, rng, m):
     path = tmp_path / "mon.pt"
