@@ -268,6 +268,45 @@ def test_bad_input_exits_2(tiny_model, tmp_path, capsys, extra, message):
     assert list(tmp_path.iterdir()) == []
 
 
+def _broken_mnist(mnist_dir: Path, folder: Path, kind: str) -> Path:
+    folder.mkdir()
+    if kind == "empty":
+        return folder
+    for source in mnist_dir.glob("*.gz"):
+        shutil.copy(source, folder / source.name)
+    if kind == "truncated":
+        images = folder / "t10k-images-idx3-ubyte.gz"
+        images.write_bytes(images.read_bytes()[:1000])
+    else:
+        # A valid IDX header with labels that are not the MNIST labels.
+        import gzip
+
+        header = bytes([0, 0, 8, 1]) + (10000).to_bytes(4, "big")
+        labels = folder / "t10k-labels-idx1-ubyte.gz"
+        labels.write_bytes(gzip.compress(header + bytes([200]) * 10000))
+    return folder
+
+
+@pytest.mark.parametrize("kind", ["empty", "truncated", "garbage-labels"])
+def test_unreadable_data_dir_exits_2(locuslab_path, mnist_dir, tmp_path, capsys, kind):
+    data = _broken_mnist(mnist_dir, tmp_path / "data", kind)
+    out = tmp_path / "out"
+    code = main(["build", str(locuslab_path), "--m", "1", "--bits", "6", "--vectors", "5",
+                 "--data-dir", str(data), "-o", str(out)])
+    assert code == 2
+    assert "MNIST" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_unreadable_data_dir_variable_exits_2(locuslab_path, tmp_path, monkeypatch):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("MON2HLS_DATA_DIR", str(empty))
+    out = tmp_path / "out"
+    assert main(["build", str(locuslab_path), "--m", "1", "--bits", "6", "--vectors", "5", "-o", str(out)]) == 2
+    assert not out.exists()
+
+
 def test_existing_output_needs_force(tiny_model, tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()

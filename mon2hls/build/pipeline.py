@@ -38,7 +38,7 @@ from .estimate import (
     estimate_resources,
 )
 from .output import atomic_folder, check_output_folder
-from .vectors import TestInputs, labelled_dataset, random_raw_inputs
+from .vectors import TestInputs, data_dir_configured, labelled_dataset, random_raw_inputs
 
 __all__ = ["BuildResult", "build", "resolve_config"]
 
@@ -208,6 +208,8 @@ def _calibration_codes(model: MonModel, config: BuildConfig) -> np.ndarray:
                 data_dir = str(find_mnist_dir(config.data_dir, download=False))
             raw = load_dataset(model.dataset, "train", data_dir).raw[:CALIBRATION_SAMPLES]
         except DataError as error:
+            if model.dataset == "mnist" and data_dir_configured(config.data_dir):
+                raise
             logger.warning("no training data for calibration (%s); calibrating on random inputs", error)
     if raw is None:
         low, high = config.input_range or (input_format.min_value, input_format.max_value)

@@ -93,7 +93,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="test vectors to write (default: 200): the first N test images for MNIST and "
                          "digits models, random inputs otherwise")
     vectors.add_argument("--data-dir", metavar="DIR", help="folder with the MNIST IDX files (default: "
-                         "$MON2HLS_DATA_DIR or ~/.cache/mon2hls/mnist; never downloaded by build)")
+                         "$MON2HLS_DATA_DIR or ~/.cache/mon2hls/mnist; never downloaded by build). A folder named here "
+                         "or in $MON2HLS_DATA_DIR that cannot be read is an error (exit 2)")
 
     parser.add_argument("--force", action="store_true", help="replace an existing output folder, and build "
                         "even when the certificate fails: the folder is written, the report says CERTIFICATE "
