@@ -248,6 +248,13 @@ def test_bare_part_uses_fallback_parallel(tiny_model, tmp_path):
     assert "capacity of this part is unknown" in (out / "report.md").read_text()
 
 
+def test_parallel_up_to_usable_multipliers(tiny_model, tmp_path):
+    # 8 hidden units and 3 classes: 8 lanes x 8 rows = 64 multipliers at most.
+    out = tmp_path / "out"
+    assert main(_tiny_args(tiny_model, out, "--bits", "6", "--part", "xczu9eg-ffvb1156-2-e", "--parallel", "64")) == 0
+    assert json.loads((out / "report.json").read_text())["parallel"] == 64
+
+
 # Bad input: exit 2 and nothing written.
 
 @pytest.mark.parametrize(
@@ -258,6 +265,8 @@ def test_bare_part_uses_fallback_parallel(tiny_model, tmp_path):
         (["--bits", "17"], "bit width"),
         (["--bits", "6", "--parallel", "0"], "at least 1"),
         (["--bits", "6", "--parallel", "10000"], "exceeds the 220 DSP slices"),
+        (["--bits", "6", "--part", "xczu9eg-ffvb1156-2-e", "--parallel", "65"], "exceeds the 64 multipliers"),
+        (["--bits", "6", "--part", "xczu9eg-ffvb1156-2-e", "--parallel", "1000000000"], "from 1 to 64"),
         (["--bits", "6", "--tolerance", "1e-12"], "smaller than this datapath can be certified for"),
     ],
 )

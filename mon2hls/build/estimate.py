@@ -20,6 +20,7 @@ __all__ = [
     "ResourceEstimate",
     "default_parallel",
     "check_parallel",
+    "max_useful_parallel",
     "estimate_cycles",
     "estimate_resources",
 ]
@@ -49,8 +50,22 @@ def default_parallel(hidden_units: int, target: Target) -> int:
     return max(1, min(hidden_units, limit))
 
 
-def check_parallel(parallel: int, target: Target) -> int:
-    """Validate a requested parallelism against the target's multipliers (its DSP slices)."""
+def max_useful_parallel(hidden_units: int, classes: int) -> int:
+    """Return the most multipliers the datapath can keep busy: n * max(n, k).
+
+    The Verilog back end uses C = min(P, n) column lanes and
+    R = min(max(1, floor(P / n)), max(n, k)) rows of them, so at most
+    n * max(n, k) of P multipliers ever work at once.
+    """
+    return hidden_units * max(hidden_units, classes)
+
+
+def check_parallel(
+    parallel: int, target: Target, hidden_units: int | None = None, classes: int | None = None
+) -> int:
+    """Validate a requested parallelism against the target's DSP slices and, when the model's sizes are
+    given, against the multipliers its datapath can use (`max_useful_parallel`).
+    """
     if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
         raise ConfigError(f"parallelism must be a whole number of multipliers, at least 1, not {parallel!r}")
     dsp = target.dsp_count
@@ -59,6 +74,13 @@ def check_parallel(parallel: int, target: Target) -> int:
             f"parallelism {parallel} exceeds the {dsp} DSP slices of {target.name} ({target.part}); "
             f"choose --parallel from 1 to {dsp}"
         )
+    if hidden_units is not None and classes is not None:
+        usable = max_useful_parallel(hidden_units, classes)
+        if parallel > usable:
+            raise ConfigError(
+                f"parallelism {parallel} exceeds the {usable:,} multipliers a datapath with {hidden_units} hidden "
+                f"units and {classes} classes can use (n * max(n, k)); choose --parallel from 1 to {usable}"
+            )
     return parallel
 
 

@@ -80,7 +80,7 @@ def _progress(iterable: Any, **kwargs: Any) -> Any:
 def resolve_config(config: BuildConfig, model: MonModel, target: Target) -> BuildConfig:
     """Fill in the hardware choices of `config` that depend on the model and the target."""
     if config.parallel is not None:
-        check_parallel(config.parallel, target)
+        check_parallel(config.parallel, target, model.hidden_units, model.classes)
     config = config.replace(
         model=str(Path(config.model).resolve()),
         model_sha256=model.sha256,

@@ -85,8 +85,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     hardware.add_argument("--clock", dest="clock_mhz", type=positive_float, metavar="MHZ",
                           help="clock target in MHz (default: the board's, 100 MHz for a bare --part)")
     hardware.add_argument("--parallel", type=_whole_number, metavar="P",
-                          help="parallel multipliers, 1 to the target's DSP slices (default: min(hidden "
-                          "units, DSP slices); 16 when the capacity is unknown)")
+                          help="parallel multipliers, 1 to the smaller of the target's DSP slices and n * max(n, k) "
+                          "for n hidden units and k classes, the most the datapath can use (default: "
+                          "min(hidden units, DSP slices); 16 when the capacity is unknown)")
 
     vectors = parser.add_argument_group("test vectors")
     vectors.add_argument("--vectors", type=_whole_number, metavar="N",
