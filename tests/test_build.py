@@ -109,6 +109,32 @@ def test_locuslab_golden_accuracy(locuslab_build):
     assert accuracy["vectors"]["accuracy"] >= 0.95
 
 
+def test_locuslab_float_baseline(locuslab_build):
+    _, out = locuslab_build
+    report = json.loads((out / "report.json").read_text())
+    assert report["accuracy"]["dataset"]["float_accuracy"] == LOCUSLAB_FLOAT_ACCURACY
+    assert report["accuracy"]["vectors"]["float_accuracy"] >= 0.95
+    assert report["warnings"] == []
+    assert "dataset.float_accuracy | 0.9819" in (out / "report.md").read_text()
+
+
+def test_accuracy_loss_is_warned(locuslab_path, mnist_dir, tmp_path, capsys):
+    # 2-bit PR weights are certified, yet classify about 20 % of MNIST correctly.
+    out = tmp_path / "out"
+    code = main(["build", str(locuslab_path), "--m", "1", "--bits", "2", "--vectors", "5",
+                 "--data-dir", str(mnist_dir), "-o", str(out)])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "WARNING: the golden accuracy" in captured.err
+    assert "(float model 98.19 %)" in captured.out
+    report = json.loads((out / "report.json").read_text())
+    assert report["certified"] is True
+    assert report["accuracy"]["dataset"]["accuracy"] < 0.5
+    assert len(report["warnings"]) == 1
+    assert "not accuracy" in report["warnings"][0]
+    assert "**Warning:** the golden accuracy" in (out / "report.md").read_text()
+
+
 def test_locuslab_report_markdown(locuslab_build):
     _, out = locuslab_build
     text = (out / "report.md").read_text()

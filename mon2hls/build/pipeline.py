@@ -50,6 +50,9 @@ GOLDEN_CHUNK = 1000
 #: Training samples (or random inputs) that set the state range with --range data.
 CALIBRATION_SAMPLES = 1000
 
+#: Accuracy the golden model may lose against the float model before the build warns, as a fraction.
+ACCURACY_LOSS_WARNING = 0.01
+
 
 @dataclass(frozen=True)
 class BuildResult:
@@ -234,6 +237,36 @@ def _accuracy(predictions: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.asarray(predictions) == np.asarray(labels)))
 
 
+def _float_predictions(model: MonModel, raw: np.ndarray) -> np.ndarray:
+    """Classify raw inputs with the float64 model: z* = ReLU(W z* + U_raw x + b_raw), argmax(W_out z* + b_out)."""
+    from ..solve import solve_injection
+
+    U_raw, b_raw = model.folded_input_layer()
+    predictions = []
+    for start in range(0, len(raw), GOLDEN_CHUNK):
+        chunk = np.asarray(raw[start : start + GOLDEN_CHUNK], dtype=np.float64)
+        z = solve_injection(model.W, chunk @ U_raw.T + b_raw).z
+        with np.errstate(over="ignore", invalid="ignore"):
+            logits = z @ model.W_out.T + model.b_out
+        predictions.append(np.argmax(logits, axis=1))
+    return np.concatenate(predictions) if predictions else np.zeros(0, dtype=np.int64)
+
+
+def _accuracy_warning(figures: dict[str, Any] | None) -> str | None:
+    """Describe a golden accuracy more than ACCURACY_LOSS_WARNING below the float model's, else None."""
+    if not figures or "accuracy" not in figures or "float_accuracy" not in figures:
+        return None
+    loss = figures["float_accuracy"] - figures["accuracy"]
+    if loss <= ACCURACY_LOSS_WARNING:
+        return None
+    return (
+        f"the golden accuracy {100 * figures['accuracy']:.2f} % is {100 * loss:.2f} percentage points below the "
+        f"float model's {100 * figures['float_accuracy']:.2f} % on the same inputs ({figures['name']}): the "
+        "certificate proves convergence and the absence of overflow, not accuracy; try more --bits or "
+        "another --scheme"
+    )
+
+
 def _score_dataset(design: Any, dataset: Any) -> dict[str, Any]:
     from ..fixedpoint import encode_inputs, run_golden
 
@@ -310,6 +343,7 @@ def _report_document(
     design: Any,
     tests: TestInputs,
     golden: Any,
+    dataset: Any,
     dataset_scores: dict[str, Any] | None,
     rtl_written: bool,
     parallel_rule: str,
@@ -341,6 +375,19 @@ def _report_document(
     }
     if tests.labels is not None:
         vector_figures["accuracy"] = _accuracy(golden.predictions, tests.labels)
+        vector_figures["float_accuracy"] = _accuracy(_float_predictions(model, tests.raw), tests.labels)
+    if dataset_scores is not None:
+        dataset_scores = dict(dataset_scores)
+        dataset_scores["float_accuracy"] = _accuracy(_float_predictions(model, dataset.raw), dataset.labels)
+    # The whole test set, when scored, is the better figure; otherwise the labelled test vectors.
+    if dataset_scores is not None and "accuracy" in dataset_scores:
+        warning = _accuracy_warning(dataset_scores)
+    else:
+        warning = _accuracy_warning({**vector_figures, "name": tests.source})
+    warnings = []
+    if warning is not None:
+        logger.warning("%s", warning)
+        warnings.append(warning)
     return {
         "mon2hls_version": __version__,
         "certified": bool(certificate.certified),
@@ -355,6 +402,7 @@ def _report_document(
         "cycles": cycles.to_dict(median_iterations, config.max_iterations, target.clock_mhz),
         "resources": resources.to_dict(target),
         "accuracy": {"vectors": vector_figures, "dataset": dataset_scores},
+        "warnings": warnings,
         "rtl": rtl_written,
     }
 
@@ -412,7 +460,7 @@ def build(config: BuildConfig, output: str | Path, *, force: bool = False) -> Bu
         dataset_scores = {"name": f"{dataset.name} {dataset.split}", "skipped": "the datapath is not certified"}
 
     document = _report_document(
-        model, config, target, design, tests, golden, dataset_scores, False, parallel_rule
+        model, config, target, design, tests, golden, dataset, dataset_scores, False, parallel_rule
     )
     with atomic_folder(output, force) as staging:
         _render(staging, design, model, config, target, tests, x_codes, golden, document)

@@ -156,8 +156,8 @@ def run(args: argparse.Namespace) -> int:
     figures.append("certified" if result.certified else "CERTIFICATE FAILED (built with --force)")
     scores = report["accuracy"].get("dataset") or {}
     if "accuracy" in scores:
-        figures.append(f"golden accuracy {100 * scores['accuracy']:.2f} % on {scores['samples']} "
-                       f"{scores['name']} samples")
+        figures.append(f"golden accuracy {100 * scores['accuracy']:.2f} % (float model "
+                       f"{100 * scores['float_accuracy']:.2f} %) on {scores['samples']} {scores['name']} samples")
     elif "skipped" in scores:
         figures.append(f"{scores['name']} not scored: {scores['skipped']}")
     cycles = report["cycles"]

@@ -162,6 +162,7 @@ def render_markdown(document: dict[str, Any]) -> str:
         "",
         *_table(_flatten(document.get("accuracy", {}))),
         "",
+        *[f"**Warning:** {warning}\n" for warning in document.get("warnings", [])],
         "## Files",
         "",
         "- `hls/`: Vitis HLS C++ and the C simulation testbench (`mon2hls sim OUT --csim`)",
