@@ -207,7 +207,7 @@ def test_uncertified_exits_1_and_writes_nothing(tiny_model, tmp_path, capsys):
     message = capsys.readouterr().err
     assert "not certified" in message
     assert "not monotone" in message
-    assert "try --bits 4" in message
+    assert "the next bit width above 3 that is certified with these options is 4: try --bits 4" in message
 
 
 def test_uncertified_with_force_is_marked(tiny_model, tmp_path):

@@ -174,7 +174,11 @@ def _suggest_bits(model: MonModel, options: Any) -> str | None:
         )
     if bits == options.bits:
         return None
-    return f"the smallest certified bit width with these options is {bits}: try --bits {bits}"
+    # The search runs upward only, so a narrower width may certify too (2-bit FB does for the MNIST model).
+    return (
+        f"the next bit width above {options.bits} that is certified with these options is {bits}: "
+        f"try --bits {bits}"
+    )
 
 
 def _check_tolerance(model: MonModel, config: BuildConfig, options: Any, design: Any) -> None:
