@@ -53,10 +53,16 @@ def run_usage_error(capsys, argv: list[str]) -> str:
 
 
 def run_input_error(capsys, argv: list[str]) -> str:
-    """Run the CLI in-process on input the library rejects; expect exit code 2 and empty stdout."""
+    """Run the CLI in-process on input the library rejects; expect exit code 2 and, with --json, one error
+    document on stdout (else nothing)."""
     assert main(argv) == 2
     captured = capsys.readouterr()
-    assert captured.out == ""
+    if "--json" in argv:
+        document = json.loads(captured.out)
+        assert document["exit_code"] == 2
+        assert captured.err.startswith(f"ERROR: {document['error']}")
+    else:
+        assert captured.out == ""
     return captured.err
 
 
@@ -193,6 +199,22 @@ def test_missing_model_file(capsys, tmp_path):
 
     assert err.startswith(f"ERROR: model file not found: {tmp_path / 'absent.pt'}; check the path")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["inspect", "certify", "sweep", "build", "sim"])
+def test_json_error_is_one_document(capsys, tmp_path, command):
+    argv = {
+        "inspect": ["inspect", str(tmp_path / "absent.pt"), "--json"],
+        "certify": ["certify", str(tmp_path / "absent.pt"), "--bits", "6", "--json"],
+        "sweep": ["sweep", str(tmp_path / "absent.pt"), "--bits", "4-6", "--json"],
+        "build": ["build", str(tmp_path / "absent.pt"), "--bits", "6", "-o", str(tmp_path / "out"), "--json"],
+        "sim": ["sim", str(tmp_path / "absent"), "--csim", "--json"],
+    }[command]
+    assert main(argv) == 2
+    document = json.loads(capsys.readouterr().out)
+    assert set(document) == {"error", "exit_code"}
+    assert document["exit_code"] == 2
+    assert str(tmp_path / "absent") in document["error"]
 
 
 def test_text_model_file(capsys, tmp_path):

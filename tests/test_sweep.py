@@ -249,7 +249,7 @@ def test_cli_sweep_model_does_not_fit_digits(locuslab_path, capsys):
     code = main(["sweep", str(locuslab_path), "--m", "1.0", "--bits", "6", "--dataset", "digits", "--json"])
 
     assert code == 2
-    assert capsys.readouterr().out == ""
+    assert json.loads(capsys.readouterr().out)["exit_code"] == 2
 
 
 def test_cli_sweep_plot_folder_not_writable(tmp_path, rng):

@@ -13,7 +13,7 @@ import sys
 
 from .. import __version__
 from ..errors import Mon2hlsError
-from .common import EXIT_USAGE, UsageError
+from .common import EXIT_USAGE, UsageError, print_json
 
 __all__ = ["main"]
 
@@ -51,6 +51,12 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     root.propagate = False
 
 
+def _print_json_error(args: argparse.Namespace, error: Mon2hlsError) -> None:
+    # With --json, stdout carries exactly one JSON document, on failure too.
+    if getattr(args, "json", False):
+        print_json({"error": str(error), "exit_code": EXIT_USAGE})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -58,9 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except UsageError as error:
+        _print_json_error(args, error)
         parser.exit(EXIT_USAGE, f"mon2hls {args.command}: error: {error}\n")
     except Mon2hlsError as error:
         logger.error("%s", error)
+        _print_json_error(args, error)
         return EXIT_USAGE
     except KeyboardInterrupt:
         logger.error("interrupted")
