@@ -109,6 +109,14 @@ def test_locuslab_golden_accuracy(locuslab_build):
     assert accuracy["vectors"]["accuracy"] >= 0.95
 
 
+def test_locuslab_displacement_measured(locuslab_build):
+    _, out = locuslab_build
+    displacement = json.loads((out / "report.json").read_text())["certificate"]["displacement"]
+    assert displacement["measured_inputs"] == 200
+    assert 0 < displacement["measured"] <= displacement["bound"]
+    assert "| displacement.measured | n/a |" not in (out / "report.md").read_text()
+
+
 def test_locuslab_float_baseline(locuslab_build):
     _, out = locuslab_build
     report = json.loads((out / "report.json").read_text())

@@ -71,3 +71,28 @@ def test_write_reports_writes_both_files(tmp_path):
     assert sorted(p.name for p in paths) == ["report.json", "report.md"]
     assert json.loads((tmp_path / "report.json").read_text())["certified"] is False
     assert FAILED_BANNER in (tmp_path / "report.md").read_text()
+
+
+def test_counts_have_thousands_separators():
+    document = _document(True)
+    document["resources"]["resources"]["LUT"] = {"estimated": 7704, "available": 53200, "percent": 14.5}
+    text = render_markdown(document)
+    assert "| LUT | 7,704 | 53,200 | 14.5 % |" in text
+    assert "| total_at_max_iterations | 200 |" in text
+
+
+def test_target_line_names_part_once():
+    text = render_markdown(_document(True, target_for_part("xczu9eg-ffvb1156-2-e")))
+    assert "part xczu9eg-ffvb1156-2-e, clock 100 MHz" in text
+    assert text.count("xczu9eg-ffvb1156-2-e") == 1
+
+
+def test_board_target_line_names_part():
+    text = render_markdown(_document(True))
+    assert "TUL PYNQ-Z2 (Zynq-7000 XC7Z020): part xc7z020clg400-1, clock 100 MHz" in text
+
+
+def test_accuracy_warning_is_rendered():
+    document = _document(True)
+    document["warnings"] = ["the golden accuracy 20.37 % is 77.82 percentage points below the float model's"]
+    assert "**Warning:** the golden accuracy 20.37 %" in render_markdown(document)
