@@ -275,6 +275,24 @@ def test_generated_headers_not_repeated(tiny_model, tmp_path):
         assert "mon2hls build --config mon2hls.yaml" in text, path
 
 
+def test_digits_model_takes_integer_pixels(tmp_path):
+    from mon2hls.data import DIGITS_PREPROCESSING
+    from mon2hls.load.checkpoint import save_checkpoint
+
+    rng = np.random.default_rng(3)
+    n, d, k = 8, 64, 10
+    model = MonModel.from_factors(
+        rng.normal(size=(n, n)) * 0.3, rng.normal(size=(n, n)) * 0.3, 1.0,
+        rng.normal(size=(n, d)) * 0.1, rng.normal(size=n) * 0.1, rng.normal(size=(k, n)), rng.normal(size=k) * 0.1,
+    ).replace(dataset="digits", preprocessing=DIGITS_PREPROCESSING)
+    path = save_checkpoint(tmp_path / "digits.pt", model)
+    out = tmp_path / "out"
+    assert main(["build", str(path), "--bits", "8", "--vectors", "10", "-o", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["datapath"]["formats"]["input"]["c_type"] == "ap_uint<5>"
+    assert "static const int input_width = 5;" in (out / "hls" / "mon_config.h").read_text()
+
+
 def test_data_range_is_marked_not_a_proof(tiny_model, tmp_path):
     out = tmp_path / "out"
     assert main(_tiny_args(tiny_model, out, "--bits", "6", "--range", "data")) == 0

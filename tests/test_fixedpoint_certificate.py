@@ -31,7 +31,7 @@ from mon2hls.fixedpoint.certificate import (
     rounding_step_error,
 )
 from mon2hls.fixedpoint.reference import measure_displacement
-from mon2hls.model import MNIST_PREPROCESSING, MonModel
+from mon2hls.model import MNIST_PREPROCESSING, InputPreprocessing, MonModel
 from mon2hls.quantize import Scheme, quantize_tensor
 
 
@@ -297,6 +297,18 @@ def test_options_reject_bad_values(bad, match):
 # --- input formats ---
 
 
+def test_input_format_for_digits_pixels():
+    model = random_mon(1, d=4).replace(dataset="digits", preprocessing=InputPreprocessing(scale=1.0 / 16.0))
+    fmt = input_format_for(model)
+    assert fmt == FixedFormat(5, 5, signed=False)
+    assert fmt.c_type == "ap_uint<5>"
+
+
+def test_input_format_for_mnist_any_preprocessing():
+    model = random_mon(1, d=4).replace(dataset="mnist", preprocessing=InputPreprocessing(scale=1.0 / 255.0))
+    assert input_format_for(model) == FixedFormat(8, 8, signed=False)
+
+
 def test_input_format_for_mnist_pixels():
     model = random_mon(1, d=4).replace(dataset="mnist", preprocessing=MNIST_PREPROCESSING)
     fmt = input_format_for(model)
@@ -320,8 +332,10 @@ def test_input_format_for_range(input_range, expected):
 
 
 def test_input_format_needs_range_for_generic_model():
-    with pytest.raises(ConfigError, match="--input-range"):
+    with pytest.raises(ConfigError, match="does not name the data set it was trained on; .* --input-range"):
         input_format_for(random_mon(1))
+    with pytest.raises(ConfigError, match="data set 'cifar' is not known"):
+        input_format_for(random_mon(1).replace(dataset="cifar"))
     with pytest.raises(ConfigError, match="stream"):
         input_format_for(random_mon(1), (0.0, 2.0**40))
 

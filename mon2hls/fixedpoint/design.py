@@ -20,7 +20,7 @@ import numpy as np
 from ..analysis import Splitting, best_alpha, fb_matrix, margin, pr_matrix
 from ..certify.certificate import Certificate, OperatorCertificate
 from ..errors import ConfigError
-from ..model import MNIST_PREPROCESSING, MonModel
+from ..model import MonModel
 from ..quantize import MAX_BITS, MIN_BITS, Scheme, check_bits
 from .certificate import (
     DisplacementBound,
@@ -61,6 +61,10 @@ LOGIT_WIDTH = 32
 STREAM_WIDTH = 32
 #: Default total width of an input format chosen from --input-range.
 DEFAULT_INPUT_WIDTH = 16
+
+#: Largest raw value of each data set whose inputs are whole numbers from 0:
+#: MNIST pixels 0 to 255, scikit-learn digits pixels 0 to 16.
+DATASET_RAW_MAX = {"mnist": 255, "digits": 16}
 
 
 class RangeMode(enum.Enum):
@@ -266,19 +270,29 @@ def _format_dict(fmt: FixedFormat) -> dict[str, Any]:
 
 
 def input_format_for(model: MonModel, input_range: tuple[float, float] | None = None) -> FixedFormat:
-    """Choose the input format: 8-bit unsigned integers for MNIST pixels, else from `input_range`.
+    """Choose the input format: unsigned integers for a known data set's raw values, else from `input_range`.
 
-    A model trained on MNIST with the MNIST preprocessing takes raw pixels,
-    `ap_uint<8>`. Otherwise the range LO HI gives a 16-bit format (wider only
-    when the integer part needs more): unsigned when LO >= 0, with the fewest
-    integer bits that hold HI (and LO), and the remaining bits fractional.
+    A model of a data set in DATASET_RAW_MAX takes that data set's raw integer
+    values, so its inputs are `ap_uint<B>` with the fewest bits B that hold
+    the largest one (`ap_uint<8>` for MNIST pixels, `ap_uint<5>` for digits);
+    its preprocessing is folded into U and b. Otherwise the range LO HI gives
+    a 16-bit format (wider only when the integer part needs more): unsigned
+    when LO >= 0, with the fewest integer bits that hold HI (and LO), and the
+    remaining bits fractional.
     """
     if input_range is None:
-        if model.dataset == "mnist" and model.preprocessing == MNIST_PREPROCESSING:
-            return FixedFormat(8, 8, signed=False)
+        raw_max = DATASET_RAW_MAX.get((model.dataset or "").lower())
+        if raw_max is not None:
+            bits = raw_max.bit_length()
+            return FixedFormat(bits, bits, signed=False)
+        known = ", ".join(DATASET_RAW_MAX)
+        about = (
+            "the model does not name the data set it was trained on"
+            if not model.dataset
+            else f"the raw value range of data set {model.dataset!r} is not known (known: {known})"
+        )
         raise ConfigError(
-            f"cannot choose an input format for a model of data set {model.dataset!r} with preprocessing "
-            f"{model.preprocessing}; give the range of its raw inputs with --input-range LO HI"
+            f"cannot choose an input format: {about}; give the range of the raw inputs with --input-range LO HI"
         )
 
     lo, hi = _check_range(input_range)
