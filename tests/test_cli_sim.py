@@ -63,9 +63,13 @@ def test_csim_mismatch_exits_1(monkeypatch, built, capsys):
     result = _Result(42, 44, [_Mismatch(2, 3, 5, 6), _Mismatch(2, 4, None, 7)])
     _fake_simulator(monkeypatch, "mon2hls.sim.csim", "run_csim", result)
     assert main(["sim", str(built), "--csim"]) == 1
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "C simulation: matched 3/4 vectors bit for bit" in out
-    assert "'inference': 2, 'word': 3" in out
+    assert "  mismatch: inference 2 word 3: expected 0x00000006 got 0x00000005" in out
+    assert "  mismatch: inference 2 word 4: expected 0x00000007 got nothing (the word is missing)" in out
+    assert "{" not in out
+    assert "C simulation: 1 of 4 vectors differ from the golden model" in captured.err
 
 
 def test_csim_truncated_mismatches_bounded(monkeypatch, built, capsys):
