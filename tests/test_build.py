@@ -194,6 +194,30 @@ def test_config_must_be_a_mapping(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "is empty"),
+        ("- just\n- a list\n", "not a single list"),
+        ("model: {path: m.pt}\ndatapath: {}\nhardware: {}\n", "lacks the required section quantization"),
+        ("model: {path: m.pt}\nquantization: 6\ndatapath: {}\nhardware: {}\n",
+         "section quantization must be a mapping of options, not a number"),
+        ("model: {path: m.pt}\nquantization: {scheme: pow2}\ndatapath: {}\nhardware: {}\n",
+         "lacks the required key quantization.bits"),
+        ("model: {path: m.pt}\nquantization: {bits: 6}\ndatapath: {}\nhardware: {}\nvectors: {count: many}\n",
+         "has a value of the wrong type"),
+    ],
+)
+def test_config_errors_name_the_problem(tmp_path, capsys, text, message):
+    config = tmp_path / "mon2hls.yaml"
+    config.write_text(text)
+    assert main(["build", "--config", str(config), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "NoneType" not in err
+    assert "KeyError" not in err
+
+
 def test_config_rejects_changed_model(tiny_model, tmp_path, capsys):
     first = tmp_path / "first"
     assert main(_tiny_args(tiny_model, first, "--bits", "6")) == 0

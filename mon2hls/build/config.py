@@ -172,14 +172,22 @@ class BuildConfig:
             document = yaml.safe_load(text)
         except yaml.YAMLError as error:
             raise ConfigError(f"{source} is not valid YAML: {error}") from None
+        if document is None:
+            raise ConfigError(f"{source} is empty; pass the mon2hls.yaml that mon2hls build wrote")
         if not isinstance(document, dict):
-            raise ConfigError(f"{source} must be a YAML mapping written by mon2hls build, not {type(document).__name__}")
+            raise ConfigError(
+                f"{source} must be a YAML mapping of sections (model, quantization, datapath, hardware) as "
+                f"mon2hls build writes it, not a single {_yaml_kind(document)}"
+            )
+        model = _section(document, "model", source)
+        quantization = _section(document, "quantization", source)
+        datapath = _section(document, "datapath", source)
+        hardware = _section(document, "hardware", source)
+        vectors = _section(document, "vectors", source, required=False)
+        for section, key, values in (("model", "path", model), ("quantization", "bits", quantization)):
+            if values.get(key) is None:
+                raise ConfigError(f"{source} lacks the required key {section}.{key}; add it or rebuild from the model")
         try:
-            model = document["model"]
-            quantization = document["quantization"]
-            datapath = document["datapath"]
-            hardware = document["hardware"]
-            vectors = document.get("vectors", {})
             return cls(
                 model=str(model["path"]),
                 model_sha256=None if model.get("sha256") is None else str(model["sha256"]),
@@ -203,8 +211,36 @@ class BuildConfig:
                 data_dir=vectors.get("data_dir"),
                 chosen=tuple(document.get("chosen_by_build") or ()),
             )
-        except (KeyError, TypeError) as error:
-            raise ConfigError(f"{source} lacks a required key or has a value of the wrong type: {error}") from None
+        except (TypeError, ValueError) as error:
+            raise ConfigError(
+                f"{source} has a value of the wrong type ({error}); compare it with a mon2hls.yaml that "
+                "mon2hls build wrote"
+            ) from None
+
+
+def _yaml_kind(value: Any) -> str:
+    """Name the YAML kind of a parsed value: list, string, number or boolean."""
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return "scalar value"
+
+
+def _section(document: dict[str, Any], key: str, source: str, *, required: bool = True) -> dict[str, Any]:
+    """Return the mapping `document[key]`; raises ConfigError when it is missing (and required) or not a mapping."""
+    value = document.get(key)
+    if value is None:
+        if required:
+            raise ConfigError(f"{source} lacks the required section {key}; add it or rebuild from the model")
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: section {key} must be a mapping of options, not a {_yaml_kind(value)}")
+    return value
 
 
 def read_config(path: str | Path) -> BuildConfig:
