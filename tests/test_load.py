@@ -215,6 +215,16 @@ def test_generic_npz_round_trip(tmp_path, rng):
     assert model.m is None
 
 
+def test_text_tensor_names_element_type(tmp_path, rng):
+    arrays = generic_arrays(make_factors(rng), 1.0)
+    arrays["W"] = np.full(arrays["W"].shape, "x")
+    path = tmp_path / "mon.npz"
+    np.savez(path, **arrays)
+
+    with pytest.raises(ModelLoadError, match=r"entry 'W' must be a numeric tensor or array, not an array of <U1"):
+        load_model(path)
+
+
 def test_generic_torch_dict_with_factors(tmp_path, rng):
     factors = make_factors(rng)
     arrays = generic_arrays(factors, 2.0)

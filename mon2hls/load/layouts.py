@@ -113,11 +113,27 @@ def _to_array(value: Any) -> np.ndarray | None:
     return None
 
 
+def _describe_value(value: Any) -> str:
+    """Describe a non-numeric entry for an error message: its element type when it is an array or tensor."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None:
+        return f"an array of {dtype} elements"
+    if value is None:
+        return "an empty value (None)"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, Mapping):
+        return "a nested mapping"
+    if isinstance(value, (list, tuple)):
+        return "a Python list; convert it to a tensor or array"
+    return f"a value of type {type(value).__name__}"
+
+
 def _tensor(content: Mapping[str, Any], key: str, source: str) -> np.ndarray:
     array = _to_array(content[key])
     if array is None:
         raise ModelLoadError(
-            f"{source}: entry {key!r} must be a numeric tensor or array, not {type(content[key]).__name__}"
+            f"{source}: entry {key!r} must be a numeric tensor or array, not {_describe_value(content[key])}"
         )
     if not np.all(np.isfinite(array)):
         bad = int(array.size - np.count_nonzero(np.isfinite(array)))
