@@ -217,6 +217,16 @@ def test_json_error_is_one_document(capsys, tmp_path, command):
     assert str(tmp_path / "absent") in document["error"]
 
 
+def test_train_output_under_a_file(capsys, tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+
+    err = run_input_error(capsys, ["train", "--dataset", "digits", "-o", str(blocker / "sub" / "m.pt")])
+
+    assert f"{blocker} is a file, not a folder; choose another -o" in err
+    assert [p.name for p in tmp_path.iterdir()] == ["blocker"]
+
+
 def test_text_model_file(capsys, tmp_path):
     path = tmp_path / "model.pt"
     path.write_text("W = [[1, 2], [3, 4]]\n")

@@ -168,6 +168,9 @@ def test_plot_is_png(tmp_path, rng):
 
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in tmp_path.iterdir()] == ["sweep.png"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_plot_missing_folder(tmp_path, rng):
@@ -264,6 +267,17 @@ def test_cli_sweep_plot_folder_not_writable(tmp_path, rng):
 
     assert code == 2
     assert list(locked.iterdir()) == []
+
+
+def test_cli_sweep_plot_under_a_file(tmp_path, rng, capsys):
+    model_path = digits_model_file(tmp_path, rng)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+
+    code = main(["sweep", model_path, "--bits", "6", "--plot", str(blocker / "p.png"), "--no-progress"])
+
+    assert code == 2
+    assert f"{blocker} is a file, not a folder; choose another --plot" in capsys.readouterr().err
 
 
 @pytest.mark.shared

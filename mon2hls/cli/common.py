@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import Mon2hlsError
+from ..errors import ConfigError, Mon2hlsError
 
 if TYPE_CHECKING:
     from ..model import MonModel
@@ -79,3 +81,15 @@ def load_model_from_args(args: argparse.Namespace) -> "MonModel":
     from ..load import load_model
 
     return load_model(args.model, m=args.m, layout=args.layout)
+
+
+def check_parent_folder(path: str | os.PathLike[str], option: str) -> None:
+    """Reject an output `path` whose nearest existing parent is a file rather than a folder.
+
+    Without this check the later "does not exist" error hides that a file sits where a folder should be.
+    """
+    for parent in Path(path).absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"cannot write {path}: {parent} is a file, not a folder; choose another {option}")
+            return

@@ -13,7 +13,15 @@ from ..data import DATASETS, load_dataset
 from ..errors import ConfigError, DataError
 from ..evaluate import SweepResult, parse_bits_range, plot_sweep, sweep
 from ..quantize import DEFAULT_QUANTIZED_TENSORS, MAX_BITS, MIN_BITS, QuantizationConfig, Scheme
-from .common import EXIT_OK, add_json_argument, add_model_arguments, load_model_from_args, positive_float, print_json
+from .common import (
+    EXIT_OK,
+    add_json_argument,
+    add_model_arguments,
+    check_parent_folder,
+    load_model_from_args,
+    positive_float,
+    print_json,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +107,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _check_plot_folder(path: str) -> None:
     # Fail before the sweep runs rather than after minutes of work.
+    check_parent_folder(path, "--plot")
     folder = Path(path).parent if str(Path(path).parent) else Path(".")
     if not folder.is_dir():
         raise ConfigError(f"cannot write the plot {path}: folder {folder} does not exist; create it first")

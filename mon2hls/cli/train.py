@@ -9,7 +9,7 @@ import os
 from ..analysis import Splitting
 from ..errors import ConfigError
 from ..quantize import MAX_BITS, MIN_BITS, Scheme, check_bits
-from .common import EXIT_OK, add_json_argument, positive_float, print_json
+from .common import EXIT_OK, add_json_argument, check_parent_folder, positive_float, print_json
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +91,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..train import TrainConfig, train
 
+    check_parent_folder(args.output, "-o")
     config = TrainConfig(
         dataset=args.dataset,
         data_dir=args.data_dir,

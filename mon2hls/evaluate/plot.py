@@ -70,6 +70,10 @@ def plot_sweep(result: SweepResult, path: str | os.PathLike) -> Path:
         try:
             with os.fdopen(descriptor, "wb") as output:
                 figure.savefig(output, format="png", dpi=120)
+            # mkstemp creates the file with mode 0600; give the PNG the mode a plain open would.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(partial, 0o666 & ~umask)
             os.replace(partial, path)
         except OSError as error:
             with contextlib.suppress(FileNotFoundError):
