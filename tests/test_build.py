@@ -266,7 +266,8 @@ def test_forced_uncertified_json_exits_1(tiny_model, tmp_path, capsys):
 def test_forced_uncertified_mnist_summary(locuslab_path, mnist_dir, tmp_path, capsys):
     # The whole test set is not scored when the certificate fails; the summary says so.
     out = tmp_path / "out"
-    code = main(["build", str(locuslab_path), "--m", "1", "--bits", "4", "--splitting", "fb", "--vectors", "5",
+    code = main(["build", str(locuslab_path), "--m", "1", "--bits", "4", "--splitting", "fb",
+                 "--vectors", "5",
                  "--max-iterations", "100", "--force", "--data-dir", str(mnist_dir), "-o", str(out)])
     assert code == 1
     summary = capsys.readouterr().out
@@ -307,7 +308,8 @@ def test_digits_model_takes_integer_pixels(tmp_path):
     n, d, k = 8, 64, 10
     model = MonModel.from_factors(
         rng.normal(size=(n, n)) * 0.3, rng.normal(size=(n, n)) * 0.3, 1.0,
-        rng.normal(size=(n, d)) * 0.1, rng.normal(size=n) * 0.1, rng.normal(size=(k, n)), rng.normal(size=k) * 0.1,
+        rng.normal(size=(n, d)) * 0.1, rng.normal(size=n) * 0.1,
+        rng.normal(size=(k, n)), rng.normal(size=k) * 0.1,
     ).replace(dataset="digits", preprocessing=DIGITS_PREPROCESSING)
     path = save_checkpoint(tmp_path / "digits.pt", model)
     out = tmp_path / "out"
@@ -339,7 +341,8 @@ def test_bare_part_uses_fallback_parallel(tiny_model, tmp_path):
 def test_parallel_up_to_usable_multipliers(tiny_model, tmp_path):
     # 8 hidden units and 3 classes: 8 lanes x 8 rows = 64 multipliers at most.
     out = tmp_path / "out"
-    assert main(_tiny_args(tiny_model, out, "--bits", "6", "--part", "xczu9eg-ffvb1156-2-e", "--parallel", "64")) == 0
+    args = _tiny_args(tiny_model, out, "--bits", "6", "--part", "xczu9eg-ffvb1156-2-e", "--parallel", "64")
+    assert main(args) == 0
     assert json.loads((out / "report.json").read_text())["parallel"] == 64
 
 
@@ -400,7 +403,8 @@ def test_unreadable_data_dir_variable_exits_2(locuslab_path, tmp_path, monkeypat
     empty.mkdir()
     monkeypatch.setenv("MON2HLS_DATA_DIR", str(empty))
     out = tmp_path / "out"
-    assert main(["build", str(locuslab_path), "--m", "1", "--bits", "6", "--vectors", "5", "-o", str(out)]) == 2
+    args = ["build", str(locuslab_path), "--m", "1", "--bits", "6", "--vectors", "5", "-o", str(out)]
+    assert main(args) == 2
     assert not out.exists()
 
 

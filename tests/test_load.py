@@ -221,7 +221,7 @@ def test_text_tensor_names_element_type(tmp_path, rng):
     path = tmp_path / "mon.npz"
     np.savez(path, **arrays)
 
-    with pytest.raises(ModelLoadError, match=r"entry 'W' must be a numeric tensor or array, not an array of <U1"):
+    with pytest.raises(ModelLoadError, match=r"'W' must be a numeric tensor or array, not an array of <U1"):
         load_model(path)
 
 

@@ -186,7 +186,9 @@ class BuildConfig:
         vectors = _section(document, "vectors", source, required=False)
         for section, key, values in (("model", "path", model), ("quantization", "bits", quantization)):
             if values.get(key) is None:
-                raise ConfigError(f"{source} lacks the required key {section}.{key}; add it or rebuild from the model")
+                raise ConfigError(
+                    f"{source} lacks the required key {section}.{key}; add it or rebuild from the model"
+                )
         try:
             return cls(
                 model=str(model["path"]),
@@ -232,7 +234,7 @@ def _yaml_kind(value: Any) -> str:
 
 
 def _section(document: dict[str, Any], key: str, source: str, *, required: bool = True) -> dict[str, Any]:
-    """Return the mapping `document[key]`; raises ConfigError when it is missing (and required) or not a mapping."""
+    """Return the mapping `document[key]`; raise ConfigError if it is absent but required or not a mapping."""
     value = document.get(key)
     if value is None:
         if required:

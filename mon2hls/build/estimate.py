@@ -78,8 +78,9 @@ def check_parallel(
         usable = max_useful_parallel(hidden_units, classes)
         if parallel > usable:
             raise ConfigError(
-                f"parallelism {parallel} exceeds the {usable:,} multipliers a datapath with {hidden_units} hidden "
-                f"units and {classes} classes can use (n * max(n, k)); choose --parallel from 1 to {usable}"
+                f"parallelism {parallel} exceeds the {usable:,} multipliers a datapath with {hidden_units} "
+                f"hidden units and {classes} classes can use (n * max(n, k)); "
+                f"choose --parallel from 1 to {usable}"
             )
     return parallel
 

@@ -242,7 +242,10 @@ def _accuracy(predictions: np.ndarray, labels: np.ndarray) -> float:
 
 
 def _float_predictions(model: MonModel, raw: np.ndarray) -> np.ndarray:
-    """Classify raw inputs with the float64 model: z* = ReLU(W z* + U_raw x + b_raw), argmax(W_out z* + b_out)."""
+    """Classify raw inputs in float64: argmax(W_out z* + b_out), z* = ReLU(W z* + U_raw x + b_raw).
+
+    U_raw and b_raw fold the model's preprocessing into the input layer, as the hardware does.
+    """
     from ..solve import solve_injection
 
     U_raw, b_raw = model.folded_input_layer()
@@ -264,8 +267,9 @@ def _accuracy_warning(figures: dict[str, Any] | None) -> str | None:
     if loss <= ACCURACY_LOSS_WARNING:
         return None
     return (
-        f"the golden accuracy {100 * figures['accuracy']:.2f} % is {100 * loss:.2f} percentage points below the "
-        f"float model's {100 * figures['float_accuracy']:.2f} % on the same inputs ({figures['name']}): the "
+        f"the golden accuracy {100 * figures['accuracy']:.2f} % is {100 * loss:.2f} percentage points below "
+        f"the float model's {100 * figures['float_accuracy']:.2f} % on the same inputs ({figures['name']}): "
+        "the "
         "certificate proves convergence and the absence of overflow, not accuracy; try more --bits or "
         "another --scheme"
     )
@@ -455,7 +459,7 @@ def build(config: BuildConfig, output: str | Path, *, force: bool = False) -> Bu
     logger.info("running the golden model on %d test vectors", len(tests.raw))
     x_codes = encode_inputs(design, tests.raw)
     golden = run_golden(design, x_codes)
-    # The certificate bounds the distance to the float equilibrium; the report shows it measured beside the bound.
+    # The certificate bounds the distance to the float equilibrium, so the report shows it measured too.
     design = measure_displacement(design, model, x_codes, golden)
     dataset_scores = None
     if dataset is not None and certified:

@@ -85,8 +85,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     hardware.add_argument("--clock", dest="clock_mhz", type=positive_float, metavar="MHZ",
                           help="clock target in MHz (default: the board's, 100 MHz for a bare --part)")
     hardware.add_argument("--parallel", type=_whole_number, metavar="P",
-                          help="parallel multipliers, 1 to the smaller of the target's DSP slices and n * max(n, k) "
-                          "for n hidden units and k classes, the most the datapath can use (default: "
+                          help="parallel multipliers, 1 to the smaller of the target's DSP slices and "
+                          "n * max(n, k) for n hidden units and k classes, the most the datapath can use "
+                          "(default: "
                           "min(hidden units, DSP slices); 16 when the capacity is unknown)")
 
     vectors = parser.add_argument_group("test vectors")
@@ -94,8 +95,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="test vectors to write (default: 200): the first N test images for MNIST and "
                          "digits models, random inputs otherwise")
     vectors.add_argument("--data-dir", metavar="DIR", help="folder with the MNIST IDX files (default: "
-                         "$MON2HLS_DATA_DIR or ~/.cache/mon2hls/mnist; never downloaded by build). A folder named here "
-                         "or in $MON2HLS_DATA_DIR that cannot be read is an error (exit 2)")
+                         "$MON2HLS_DATA_DIR or ~/.cache/mon2hls/mnist; never downloaded by build). "
+                         "A folder named "
+                         "here or in $MON2HLS_DATA_DIR that cannot be read is an error (exit 2)")
 
     parser.add_argument("--force", action="store_true", help="replace an existing output folder, and build "
                         "even when the certificate fails: the folder is written, the report says CERTIFICATE "
@@ -157,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
     scores = report["accuracy"].get("dataset") or {}
     if "accuracy" in scores:
         figures.append(f"golden accuracy {100 * scores['accuracy']:.2f} % (float model "
-                       f"{100 * scores['float_accuracy']:.2f} %) on {scores['samples']} {scores['name']} samples")
+                       f"{100 * scores['float_accuracy']:.2f} %) on {scores['samples']} "
+                       f"{scores['name']} samples")
     elif "skipped" in scores:
         figures.append(f"{scores['name']} not scored: {scores['skipped']}")
     cycles = report["cycles"]

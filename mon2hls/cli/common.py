@@ -91,5 +91,7 @@ def check_parent_folder(path: str | os.PathLike[str], option: str) -> None:
     for parent in Path(path).absolute().parents:
         if parent.exists():
             if not parent.is_dir():
-                raise ConfigError(f"cannot write {path}: {parent} is a file, not a folder; choose another {option}")
+                raise ConfigError(
+                    f"cannot write {path}: {parent} is a file, not a folder; choose another {option}"
+                )
             return

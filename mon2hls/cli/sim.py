@@ -119,7 +119,7 @@ def _vector_counts(kind: str, result: Any, folder: Path) -> dict[str, Any]:
 
 
 def _describe_mismatch(mismatch: Any) -> str:
-    """Describe one mismatch as "inference I word J: expected 0x.. got 0x.." (or the simulator's own words)."""
+    """Describe one mismatch as "inference I word J: expected 0x.. got 0x..", or as its simulator does."""
     if hasattr(mismatch, "describe"):
         return str(mismatch.describe())
     fields = _mismatch(mismatch)

@@ -292,7 +292,8 @@ def input_format_for(model: MonModel, input_range: tuple[float, float] | None = 
             else f"the raw value range of data set {model.dataset!r} is not known (known: {known})"
         )
         raise ConfigError(
-            f"cannot choose an input format: {about}; give the range of the raw inputs with --input-range LO HI"
+            f"cannot choose an input format: {about}; give the range of the raw inputs with "
+            "--input-range LO HI"
         )
 
     lo, hi = _check_range(input_range)

@@ -141,7 +141,8 @@ def render_markdown(document: dict[str, Any]) -> str:
         "",
         "## Target",
         "",
-        f"{device}, clock {_format(target.get('clock_mhz'))} MHz, parallelism {document.get('parallel')} multipliers "
+        f"{device}, clock {_format(target.get('clock_mhz'))} MHz, "
+        f"parallelism {document.get('parallel')} multipliers "
         f"({document.get('parallel_rule')}).",
         "",
     ]
