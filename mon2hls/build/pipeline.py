@@ -269,9 +269,8 @@ def _accuracy_warning(figures: dict[str, Any] | None) -> str | None:
     return (
         f"the golden accuracy {100 * figures['accuracy']:.2f} % is {100 * loss:.2f} percentage points below "
         f"the float model's {100 * figures['float_accuracy']:.2f} % on the same inputs ({figures['name']}): "
-        "the "
-        "certificate proves convergence and the absence of overflow, not accuracy; try more --bits or "
-        "another --scheme"
+        "the certificate proves convergence and the absence of overflow, not accuracy; try more --bits, "
+        "another --scheme or a smaller --tolerance"
     )
 
 
