@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+from typing import TYPE_CHECKING
 
 from ..errors import CertificationError
 from .common import EXIT_NEGATIVE, EXIT_OK, MODEL_HELP, UsageError, add_json_argument, positive_float, print_json
+
+if TYPE_CHECKING:
+    from ..build import BuildConfig
 
 logger = logging.getLogger(__name__)
 

@@ -506,7 +506,7 @@ def design_datapath(model: MonModel, options: DatapathOptions) -> DatapathDesign
     `certificate.failures()` says why, and the caller decides.
     """
     splitting = options.splitting
-    n, d_features, classes = model.hidden_units, model.input_features, model.classes
+    n = model.hidden_units
     doubled = splitting is Splitting.PR
     input_format = options.input_format or input_format_for(model, options.input_range)
     if input_format.width > STREAM_WIDTH:

@@ -19,7 +19,6 @@ Schemes:
 from __future__ import annotations
 
 import enum
-import math
 from dataclasses import dataclass, field
 from typing import Iterable
 
