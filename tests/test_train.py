@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from mon2hls.analysis import margin
+from mon2hls.analysis import best_alpha, margin
 from mon2hls.cli import main
 from mon2hls.errors import ConfigError, DataError
 from mon2hls.load import load_model
@@ -27,6 +27,7 @@ from mon2hls.train import (
     quantized_margin,
     train,
 )
+from mon2hls.train.trainer import splitting_step
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,6 +91,53 @@ def test_qat_gradient_is_straight_through():
     assert torch.equal(network.b.grad, torch.ones_like(network.b))
 
 
+def test_qat_gradient_reaches_factors_of_w():
+    network = small_network()
+    network.quantization = QuantizationSetting(4, Scheme.MAX_ABS)
+    network.operator()[0].sum().backward()
+    straight_through = {name: network.get_parameter(name).grad.clone() for name in ("A", "B", "m_raw")}
+
+    network.zero_grad()
+    network.weight().sum().backward()
+    for name, grad in straight_through.items():
+        assert torch.equal(grad, network.get_parameter(name).grad), name
+
+
+def test_splitting_step_of_monotone_operator():
+    network = small_network()
+    assert splitting_step(network) == best_alpha(network.weight().detach().numpy(), "pr")[0]
+
+    network.quantization = QuantizationSetting(8, Scheme.MAX_ABS)
+    W_q = network.operator()[0].detach().numpy()
+    assert margin(W_q) > 0
+    assert splitting_step(network) == best_alpha(W_q, "pr")[0]
+
+
+def test_non_monotone_qat_uses_float_step():
+    # At 3 bits W_q is not monotone. Its smallest PR factor (just above 1) lies at alpha = 1e-3,
+    # where 100 steps barely leave z = 0 and W would get almost no gradient.
+    network = MonNetwork(10, 12, 3, rank=5, margin=0.05, learn_margin=True,
+                         generator=torch.Generator().manual_seed(0))
+    network.quantization = QuantizationSetting(3, Scheme.MAX_ABS)
+    W_q = network.operator()[0].detach().numpy()
+    assert margin(W_q) < 0
+
+    alpha = splitting_step(network)
+
+    assert alpha == best_alpha(network.weight().detach().numpy(), "pr")[0]
+    assert alpha > 0.5
+    x = torch.randn(16, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    y = torch.arange(16) % 3
+    gradients = {}
+    for name, step in (("quantized best", best_alpha(W_q, "pr")[0]), ("chosen", alpha)):
+        network.solver = SolverConfig("pr", step, 1e-4, 100)
+        network.zero_grad()
+        torch.nn.functional.cross_entropy(network(x), y).backward()
+        gradients[name] = float(network.B.grad.norm())
+    assert gradients["quantized best"] < 0.1
+    assert gradients["chosen"] > 10.0
+
+
 def test_qat_lowers_loss(tmp_path):
     result = train(TrainConfig(**{**QUICK, "epochs": 3}, qat_bits=4), tmp_path / "qat.pt")
 
@@ -97,6 +145,15 @@ def test_qat_lowers_loss(tmp_path):
     assert losses[-1] < losses[0]
     assert result.history[-1].quantized_accuracy > result.history[0].quantized_accuracy - 5.0
     assert all(record.quantized_margin is not None for record in result.history)
+
+
+def test_lr_step_divides_learning_rate_once(tmp_path):
+    path = tmp_path / "step.pt"
+    train(TrainConfig(**{**QUICK, "epochs": 3}, lr_step=1), path)
+
+    content = torch.load(path, map_location="cpu", weights_only=True)
+    learning_rates = [group["lr"] for group in content["resume"]["optimizer"]["param_groups"]]
+    assert learning_rates == [pytest.approx(QUICK["lr"] / 10)]
 
 
 def test_checkpoint_reloads_with_identical_outputs(tmp_path):

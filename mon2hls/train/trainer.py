@@ -219,13 +219,37 @@ def _features(dataset: Dataset) -> torch.Tensor:
     return torch.from_numpy(dataset.model_inputs())
 
 
-def _retune_alpha(network: MonNetwork) -> float:
-    """Set the splitting step to the one with the smallest exact contraction factor on the operator in use."""
+def splitting_step(network: MonNetwork, quantized: bool | None = None) -> float:
+    """Return the splitting step for the operator in use (quantized with QAT, or as `quantized` sets).
+
+    The step is the one with the smallest exact contraction factor on that
+    operator. When no step contracts it (mu(W_q) <= 0), the smallest factor,
+    just above 1, lies at an end of the search range, mostly alpha -> 0. There
+    100 steps barely leave z = 0, so the output stops depending on W, W gets
+    almost no gradient, and QAT trains a one-layer network instead. In that
+    case the best step of the float W is used, which contracts because
+    mu(W) >= m > 0. The quantized solve then runs at a working step, and where
+    it fails to converge, the loss shows it.
+    """
     with torch.no_grad():
-        W = network.operator()[0].numpy()
-    alpha, rho = best_alpha(W, network.solver.splitting)
-    network.solver = dataclasses.replace(network.solver, alpha=alpha)
+        W = network.operator(quantized)[0].numpy()
+    splitting = network.solver.splitting
+    alpha, rho = best_alpha(W, splitting)
+    if rho >= 1.0 and (network.quantization is not None if quantized is None else quantized):
+        with torch.no_grad():
+            W_float = network.weight().numpy()
+        alpha, rho_float = best_alpha(W_float, splitting)
+        logger.debug("no step contracts the quantized operator (best factor %.6g), so the float W's "
+                     "step alpha = %.4g is used (factor %.4g on W)", rho, alpha, rho_float)
+        return alpha
     logger.debug("splitting step alpha = %.4g (contraction factor %.4g)", alpha, rho)
+    return alpha
+
+
+def _retune_alpha(network: MonNetwork) -> float:
+    """Set the splitting step of the network's solver to `splitting_step` of the operator in use."""
+    alpha = splitting_step(network)
+    network.solver = dataclasses.replace(network.solver, alpha=alpha)
     return alpha
 
 
@@ -233,11 +257,10 @@ def _retune_alpha(network: MonNetwork) -> float:
 def evaluate(network: MonNetwork, features: torch.Tensor, labels: torch.Tensor, quantized: bool) -> tuple[int, float]:
     """Return (correct predictions, mean forward iterations) with the float or quantized operator.
 
-    The splitting step is tuned for the operator evaluated, then restored.
+    The splitting step is tuned for the operator evaluated (see `splitting_step`), then restored.
     """
     saved_solver = network.solver
-    W = network.operator(quantized)[0].numpy()
-    alpha, _ = best_alpha(W, saved_solver.splitting)
+    alpha = splitting_step(network, quantized)
     network.solver = dataclasses.replace(saved_solver, alpha=alpha)
     correct = 0
     iterations = []
@@ -414,7 +437,8 @@ def _train(
     network.solver = SolverConfig(config.splitting, 1.0, config.tolerance, config.max_iterations)
     network.quantization = config.quantization
     optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
-    scheduler = (torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=0.1)
+    # One milestone: StepLR would divide again every lr_step epochs.
+    scheduler = (torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[config.lr_step], gamma=0.1)
                  if config.lr_step else None)
 
     history: list[EpochRecord] = []
