@@ -16,6 +16,8 @@ that file exists, unless --force):
 3. qat4:   quantization-aware training at 4 bits (max-abs), from scratch or,
            with --qat-epochs, as a fine-tuning of the float model.
 4. margin-qat4, margin-qat3: margin-aware QAT with --target-margin.
+5. qat4-continued: the qat4 model (from scratch) trained on at --qat-lr
+           (default 1e-3) for --qat-continue-epochs more epochs.
 
 Usage:
 
@@ -36,7 +38,7 @@ from pathlib import Path
 
 import torch
 
-from mon2hls.analysis import Splitting, analyze_operator
+from mon2hls.analysis import Splitting, analyze_operator, best_alpha
 from mon2hls.data import load_mnist
 from mon2hls.evaluate import sweep
 from mon2hls.load import load_model
@@ -85,6 +87,20 @@ def run_training(name: str, config: TrainConfig, out_dir: Path, force: bool, res
     return summary
 
 
+def with_learning_rate(checkpoint: Path, lr: float, out_dir: Path) -> Path:
+    """Copy a resumable checkpoint with its optimizer's learning rate set to `lr`.
+
+    Fine-tuning resumes the float run's Adam state, whose learning rate was
+    divided by 10 after --lr-step epochs. The copy starts the fine-tune at `lr`.
+    """
+    content = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    for group in content["resume"]["optimizer"]["param_groups"]:
+        group["lr"] = lr
+    path = out_dir / f"{checkpoint.stem}-lr{lr:g}.pt"
+    torch.save(content, path)
+    return path
+
+
 def finite(value):
     """Replace NaN and infinite floats by None, since JSON has neither (a diverged solve yields them)."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -96,7 +112,9 @@ def finite(value):
     return value
 
 
-def run_sweep(name: str, model_path: Path, scheme: Scheme, args: argparse.Namespace, bits: list[int]) -> dict:
+def run_sweep(name: str, model_path: Path, scheme: Scheme, args: argparse.Namespace, bits: list[int],
+              alpha: float | None = None) -> dict:
+    """Sweep `bits` on the saved model, at the best step of each W_q or at `alpha` when given."""
     path = Path(args.out_dir) / f"{name}.json"
     if path.exists() and not args.force:
         logger.info("%s: reusing %s", name, path)
@@ -106,7 +124,7 @@ def run_sweep(name: str, model_path: Path, scheme: Scheme, args: argparse.Namesp
     model = load_model(model_path)
     test = load_mnist("test", args.data_dir)
     result = sweep(model, bits, scheme, test, limit=args.sweep_limit, splitting=args.sweep_splitting,
-                   max_iter=args.sweep_max_iterations, progress=False)
+                   max_iter=args.sweep_max_iterations, alpha=alpha, progress=False)
     document = result.to_dict()
     document["seconds"] = time.perf_counter() - started
     path.write_text(json.dumps(finite(document), indent=2, allow_nan=False, default=str))
@@ -132,15 +150,15 @@ def print_training(summary: dict) -> None:
 def print_sweep(document: dict) -> None:
     print(f"\n## sweep {document['scheme']} ({document['splitting']}): float accuracy {document['float_accuracy'] * 100:.2f}%, "
           f"mu(W) {document['margin']:.4f}, {document['samples']} test images, {document['seconds']:.0f} s")
-    print("| bits | norm(dW)/mu | a priori | mu(W_q) | exact | factor | converged % | median iters "
+    print("| bits | norm(dW)/mu | a priori | mu(W_q) | exact | step | factor | converged % | median iters "
           "| accuracy % |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for row in document["rows"]:
         ratio = row["weight_perturbation_norm"] / row["margin"]
         contraction = row["contraction"]
         print(f"| {row['bits']} | {ratio:.3f} | {'yes' if row['certified_a_priori'] else 'no'} | "
               f"{row['quantized_margin']:.4f} | {'yes' if row['quantized_margin'] > 0 else 'no'} | "
-              f"{'-' if contraction is None else f'{contraction:.4f}'} | "
+              f"{row['solver_alpha']:.3g} | {'-' if contraction is None else f'{contraction:.4f}'} | "
               f"{row['converged_fraction'] * 100:.1f} | {row['iterations_median']:.0f} | "
               f"{row['accuracy'] * 100:.2f} |")
 
@@ -157,6 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--qat-epochs", type=int, default=None,
                         help="fine-tune the float model for this many QAT epochs instead of training "
                         "each QAT model from scratch for --epochs")
+    parser.add_argument("--qat-lr", type=float, default=None,
+                        help="with --qat-epochs: learning rate of the fine-tune (default: the float run's "
+                        "last, 1e-4 after the step)")
+    parser.add_argument("--qat-continue-epochs", type=int, default=10,
+                        help="epochs of the qat4-continued stage after the qat4 run (needs qat4.pt)")
     parser.add_argument("--qat-splitting", choices=("fb", "pr"), default="fb",
                         help="solver of the QAT runs (the study used FB)")
     parser.add_argument("--target-margin", type=float, default=0.05, help="target mu(W_q) of margin-aware QAT")
@@ -205,11 +228,33 @@ def main(argv: list[str] | None = None) -> int:
             config = study_config(args, epochs=args.epochs + args.qat_epochs, splitting=args.qat_splitting,
                                   **changes)
             resume = out_dir / "float.pt"
+            if args.qat_lr is not None:
+                resume = with_learning_rate(resume, args.qat_lr, out_dir)
         results[name] = run_training(name, config, out_dir, args.force, resume)
         print_training(results[name])
         bits = changes["qat_bits"]
         results[f"{name}-sweep"] = run_sweep(f"{name}-sweep", out_dir / f"{name}.pt", Scheme.MAX_ABS, args, [bits])
         print_sweep(results[f"{name}-sweep"])
+
+        # Where no step contracts W_q, the best step found is a degenerate one at the end of the search
+        # range. Training then solved at the float W's best step, so the sweep is repeated at that step.
+        if results[f"{name}-sweep"]["rows"][0]["quantized_margin"] <= 0:
+            float_step = best_alpha(load_model(out_dir / f"{name}.pt").W, args.sweep_splitting)[0]
+            key = f"{name}-sweep-float-step"
+            results[key] = run_sweep(key, out_dir / f"{name}.pt", Scheme.MAX_ABS, args, [bits], float_step)
+            print_sweep(results[key])
+
+    if "qat4-continued" in stages:
+        # Plain QAT from scratch, continued at --qat-lr (default 1e-3) for --qat-continue-epochs more epochs.
+        # After the learning-rate step, m drifts down and mu(W_q) stays below zero. At 1e-3, m keeps rising.
+        start = with_learning_rate(out_dir / "qat4.pt", args.qat_lr or 1e-3, out_dir)
+        config = study_config(args, epochs=args.epochs + args.qat_continue_epochs, splitting=args.qat_splitting,
+                              qat_bits=4)
+        results["qat4-continued"] = run_training("qat4-continued", config, out_dir, args.force, start)
+        print_training(results["qat4-continued"])
+        results["qat4-continued-sweep"] = run_sweep("qat4-continued-sweep", out_dir / "qat4-continued.pt",
+                                                    Scheme.MAX_ABS, args, [4])
+        print_sweep(results["qat4-continued-sweep"])
 
     (out_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
     return 0
