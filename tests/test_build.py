@@ -509,3 +509,23 @@ def test_tiny_rtl_matches_golden(tiny_model, tmp_path, capsys):
     document = json.loads(capsys.readouterr().out)
     assert document["matched"] == 20
     assert document["total"] == 20
+
+
+@pytest.mark.slow
+def test_synth_counts_in_report(tiny_model, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(_tiny_args(tiny_model, out, "--bits", "6", "--parallel", "4", "--synth")) == 0
+    assert "Yosys:" in capsys.readouterr().out
+
+    report = json.loads((out / "report.json").read_text())
+    synthesis = report["synthesis"]
+    # Four lanes need four multipliers at least; Yosys may add a DSP for the requantization.
+    assert synthesis["dsp"] >= 4
+    assert synthesis["lut"] > 0
+    assert synthesis["ff"] > 0
+    assert synthesis["part"] == "xc7z020clg400-1"
+    markdown = (out / "report.md").read_text()
+    assert "| resource | estimated | Yosys | available | use (Yosys) |" in markdown
+
+    config = (out / "mon2hls.yaml").read_text()
+    assert "synth: true" in config

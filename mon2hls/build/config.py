@@ -92,6 +92,8 @@ class BuildConfig:
     vectors: int = DEFAULT_VECTORS
     seed: int = DEFAULT_SEED
     data_dir: str | None = None
+    #: Run Yosys on rtl/ and put its resource counts in the report.
+    synth: bool = False
     #: Names of the options the build chose rather than the user; a rebuild
     #: with changed options chooses them again instead of keeping old values.
     chosen: tuple[str, ...] = ()
@@ -158,6 +160,7 @@ class BuildConfig:
                 "part": self.part,
                 "clock_mhz": self.clock_mhz,
                 "parallel": self.parallel,
+                "synth": self.synth,
             },
             "vectors": {"count": self.vectors, "seed": self.seed, "data_dir": self.data_dir},
             "chosen_by_build": list(self.chosen),
@@ -208,6 +211,7 @@ class BuildConfig:
                 part=hardware.get("part"),
                 clock_mhz=hardware.get("clock_mhz"),
                 parallel=hardware.get("parallel"),
+                synth=bool(hardware.get("synth", False)),
                 vectors=int(vectors.get("count", DEFAULT_VECTORS)),
                 seed=int(vectors.get("seed", DEFAULT_SEED)),
                 data_dir=vectors.get("data_dir"),

@@ -510,8 +510,24 @@ def _render(
         logger.info("writing rtl/")
         write_rtl(design, staging / "rtl", parallel=config.parallel, **common)
         document["rtl"] = True
+        if config.synth:
+            _synthesize(staging / "rtl", target, document)
+    elif config.synth:
+        raise ConfigError("--synth needs the Verilog back end, which is not installed with this mon2hls")
     logger.info("writing vectors/")
     write_vectors(design, staging / "vectors", x_codes, golden, labels=tests.labels)
     (staging / "mon2hls.yaml").write_text(config.to_yaml(), encoding="utf-8")
     write_reports(staging, document)
 
+
+def _synthesize(rtl_folder: Path, target: Target, document: dict[str, Any]) -> None:
+    """Run Yosys on the rendered RTL and record its counts beside the estimate."""
+    from ..sim.synth import run_yosys
+
+    logger.info("synthesizing rtl/ with Yosys for %s (this takes minutes for large models)", target.part)
+    result = run_yosys(rtl_folder, target.part)
+    document["synthesis"] = {
+        **result.to_dict(),
+        "tool": "Yosys synth_xilinx, out of context",
+        "note": "Yosys counts, not Vivado's; no timing analysis",
+    }

@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 # Options that map one to one onto BuildConfig fields, by destination name.
 _CONFIG_FIELDS = (
     "m", "layout", "bits", "scheme", "splitting", "alpha", "tolerance", "max_iterations", "parallel",
-    "target", "part", "clock_mhz", "input_range", "state_format", "range_mode", "vectors", "data_dir",
+    "target", "part", "clock_mhz", "input_range", "state_format", "range_mode", "vectors", "data_dir", "synth",
 )
 
 
@@ -103,6 +103,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          "A folder named "
                          "here or in $MON2HLS_DATA_DIR that cannot be read is an error (exit 2)")
 
+    parser.add_argument("--synth", action="store_const", const=True, default=None,
+                        help="synthesize rtl/ with Yosys (synth_xilinx for the target's part) and put the LUT, "
+                        "FF, DSP and BRAM counts in the report next to the estimate; takes minutes for "
+                        "MNIST-sized models")
     parser.add_argument("--force", action="store_true", help="replace an existing output folder, and build "
                         "even when the certificate fails: the folder is written, the report says CERTIFICATE "
                         "FAILED and the exit code is 1")
@@ -170,5 +174,9 @@ def run(args: argparse.Namespace) -> int:
     cycles = report["cycles"]
     figures.append(f"{cycles['total_at_max_iterations']:,} cycles per inference at "
                    f"{cycles['max_iterations']} iterations ({cycles['source']})")
+    synthesis = report.get("synthesis")
+    if synthesis:
+        figures.append(f"Yosys: {synthesis['lut']:,} LUT, {synthesis['ff']:,} FF, {synthesis['dsp']:,} DSP, "
+                       f"{synthesis['bram']:g} BRAM36")
     print("; ".join(figures))
     return code

@@ -82,17 +82,38 @@ def _banner(document: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
-def _resources_section(resources: dict[str, Any]) -> list[str]:
-    lines = [
-        "| resource | estimated | available | use |",
-        "|---|---|---|---|",
-    ]
+#: Keys of the Yosys counts for each resource row of the report.
+_SYNTHESIS_KEYS = {"DSP": "dsp", "BRAM36": "bram", "LUT": "lut", "FF": "ff"}
+
+
+def _resources_section(resources: dict[str, Any], synthesis: dict[str, Any] | None = None) -> list[str]:
+    if synthesis:
+        lines = [
+            "| resource | estimated | Yosys | available | use (Yosys) |",
+            "|---|---|---|---|---|",
+        ]
+    else:
+        lines = [
+            "| resource | estimated | available | use |",
+            "|---|---|---|---|",
+        ]
     for kind, row in resources.get("resources", {}).items():
+        available = row.get("available")
+        if synthesis:
+            counted = synthesis.get(_SYNTHESIS_KEYS.get(kind, ""))
+            use = "n/a" if not available or counted is None else f"{100.0 * counted / available:.1f} %"
+            lines.append(
+                f"| {kind} | {_format(row.get('estimated'))} | {_format(counted)} | {_format(available)} | {use} |"
+            )
+            continue
         percent = row.get("percent")
         use = "n/a" if percent is None else f"{percent:.1f} %"
-        lines.append(f"| {kind} | {_format(row.get('estimated'))} | {_format(row.get('available'))} | {use} |")
+        lines.append(f"| {kind} | {_format(row.get('estimated'))} | {_format(available)} | {use} |")
     lines.append("")
-    lines.append(f"These are estimates ({resources.get('note', 'not synthesis results')}).")
+    lines.append(f"The estimates are {resources.get('note', 'not synthesis results')}.")
+    if synthesis:
+        lines.append(f"The Yosys column comes from {synthesis.get('tool')} for {synthesis.get('part')} "
+                     f"({synthesis.get('note')}).")
     return lines
 
 
@@ -160,7 +181,7 @@ def render_markdown(document: dict[str, Any]) -> str:
         "",
         "## Estimated resources",
         "",
-        *_resources_section(document.get("resources", {})),
+        *_resources_section(document.get("resources", {}), document.get("synthesis")),
         "",
         "## Golden-model accuracy",
         "",
