@@ -302,8 +302,8 @@ def sweep(
 
     Each quantized model is solved with `splitting` at `alpha`, by default the
     best alpha of the quantized operator W_q, which the certificate reports. When
-    W_q is not monotone the solver still runs at the best alpha found and the
-    row reports how many inputs converged. The float model is solved at the best
+    no step contracts W_q, the solver runs at the best alpha of the float W and
+    the row reports how many inputs converged. The float model is solved at the best
     alpha of W. `progress` shows a bar over bit widths on stderr (default: only
     when stderr is a terminal).
     """
@@ -330,6 +330,11 @@ def sweep(
         certificate = certify_quantized(model, config, splitting, alpha)
         quantized = quantize_model(model, config).model
         solver_alpha = certificate.operator.alpha
+        if alpha is None and not certificate.operator.contracts:
+            # No step contracts W_q, and the search then returns the edge of its
+            # range, where the iterate barely moves; the float W's best step is
+            # the meaningful one to measure convergence and accuracy at.
+            solver_alpha = float_result.alpha
         result = solve_equilibrium(quantized, X, splitting, solver_alpha, tol, max_iter)
         displacement = check_displacement(model, quantized, X, z_float, result, float_margin)
         row = SweepRow(
