@@ -8,27 +8,19 @@ import sys
 
 from ..analysis import Splitting
 from ..certify import Certificate, certify_quantized
-from ..errors import ConfigError
-from ..quantize import DEFAULT_QUANTIZED_TENSORS, MAX_BITS, MIN_BITS, QuantizationConfig, Scheme, check_bits
+from ..quantize import DEFAULT_QUANTIZED_TENSORS, MAX_BITS, MIN_BITS, QuantizationConfig, Scheme
 from .common import (
     EXIT_NEGATIVE,
     EXIT_OK,
     add_json_argument,
     add_model_arguments,
+    bits_argument,
     load_model_from_args,
     positive_float,
     print_json,
 )
 
 logger = logging.getLogger(__name__)
-
-
-def bits_argument(text: str) -> int:
-    """Parse --bits for argparse with the range check of the quantizer."""
-    try:
-        return check_bits(text)
-    except ConfigError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -57,6 +57,27 @@ def positive_float(text: str) -> float:
     return value
 
 
+def positive_int(text: str) -> int:
+    """Parse a positive whole number for argparse."""
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}")
+    return value
+
+
+def bits_argument(text: str) -> int:
+    """Parse a bit width for argparse with the range check of the quantizer (2 to 16)."""
+    from ..quantize import check_bits
+
+    try:
+        return check_bits(text)
+    except Mon2hlsError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the positional MODEL and the options --m and --layout that every model-reading subcommand takes."""
     parser.add_argument("model", metavar="MODEL", help=MODEL_HELP)

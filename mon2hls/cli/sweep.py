@@ -20,6 +20,7 @@ from .common import (
     check_parent_folder,
     load_model_from_args,
     positive_float,
+    positive_int,
     print_json,
 )
 
@@ -32,17 +33,6 @@ def bits_range_argument(text: str) -> list[int]:
         return parse_bits_range(text)
     except ConfigError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def positive_int(text: str) -> int:
-    """Parse a positive whole number for argparse."""
-    try:
-        value = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

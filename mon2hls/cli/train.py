@@ -7,28 +7,18 @@ import logging
 import os
 
 from ..analysis import Splitting
-from ..errors import ConfigError
-from ..quantize import MAX_BITS, MIN_BITS, Scheme, check_bits
-from .common import EXIT_OK, add_json_argument, check_parent_folder, positive_float, print_json
+from ..quantize import MAX_BITS, MIN_BITS, Scheme
+from .common import (
+    EXIT_OK,
+    add_json_argument,
+    bits_argument,
+    check_parent_folder,
+    positive_float,
+    positive_int,
+    print_json,
+)
 
 logger = logging.getLogger(__name__)
-
-
-def _bits(text: str) -> int:
-    try:
-        return check_bits(text)
-    except ConfigError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,9 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "default: mnist")
     parser.add_argument("--data-dir", default=None, metavar="DIR",
                         help="folder with the MNIST IDX files (default: $MON2HLS_DATA_DIR, then the cache)")
-    parser.add_argument("--hidden", type=_positive_int, default=64, metavar="N",
+    parser.add_argument("--hidden", type=positive_int, default=64, metavar="N",
                         help="hidden units n of the equilibrium (default: 64)")
-    parser.add_argument("--rank", type=_positive_int, default=None, metavar="R",
+    parser.add_argument("--rank", type=positive_int, default=None, metavar="R",
                         help="rows of the factor A (r x n); default: n")
     parser.add_argument("--m", type=positive_float, default=1.0, metavar="M",
                         help="margin parameter m, fixed; with --learn-margin its start value (default: 1.0)")
@@ -55,27 +45,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="learn m as softplus(m_raw) + 1e-4, starting at --m")
     parser.add_argument("--splitting", choices=[s.value for s in Splitting], default=Splitting.PR.value,
                         help="equilibrium solver: fb (forward-backward) or pr (Peaceman-Rachford); default: pr")
-    parser.add_argument("--epochs", type=_positive_int, default=5, metavar="E",
+    parser.add_argument("--epochs", type=positive_int, default=5, metavar="E",
                         help="total epochs, counting those of a resumed run (default: 5)")
-    parser.add_argument("--batch-size", type=_positive_int, default=128, metavar="N",
+    parser.add_argument("--batch-size", type=positive_int, default=128, metavar="N",
                         help="samples per optimizer step, over all processes (default: 128)")
     parser.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default: 1e-3)")
-    parser.add_argument("--lr-step", type=_positive_int, default=None, metavar="EPOCH",
+    parser.add_argument("--lr-step", type=positive_int, default=None, metavar="EPOCH",
                         help="divide the learning rate by 10 after this many epochs (default: never)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; a seed fixes the model (default: 0)")
-    parser.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+    parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
                         help="train on the first N training samples only")
-    parser.add_argument("--qat-bits", type=_bits, default=None, metavar="B",
+    parser.add_argument("--qat-bits", type=bits_argument, default=None, metavar="B",
                         help=f"quantization-aware training with B-bit W, U and b ({MIN_BITS} to {MAX_BITS})")
     parser.add_argument("--scheme", choices=[s.value for s in Scheme], default=Scheme.MAX_ABS.value,
                         help="quantization scheme for --qat-bits (default: max-abs)")
     parser.add_argument("--target-margin", type=positive_float, default=None, metavar="MU",
                         help="with --qat-bits: raise m after any step that leaves mu(W_q) below MU")
-    parser.add_argument("--max-iterations", type=_positive_int, default=100, metavar="N",
+    parser.add_argument("--max-iterations", type=positive_int, default=100, metavar="N",
                         help="iteration limit of each equilibrium solve (default: 100)")
     parser.add_argument("--tolerance", type=positive_float, default=1e-4,
                         help="relative residual that ends a solve (default: 1e-4)")
-    parser.add_argument("--threads", type=_positive_int, default=1, metavar="N",
+    parser.add_argument("--threads", type=positive_int, default=1, metavar="N",
                         help="PyTorch threads per process (default: 1)")
     parser.add_argument("--resume", default=None, metavar="CKPT",
                         help="continue training from a checkpoint that mon2hls train wrote")
