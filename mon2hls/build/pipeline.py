@@ -370,6 +370,7 @@ def _report_document(
             design.output_accumulator.accumulator_bits,
         ),
         config.parallel,
+        input_width=design.input_format.width,
     )
     vector_figures: dict[str, Any] = {
         "source": tests.source,
