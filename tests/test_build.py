@@ -514,6 +514,9 @@ def test_tiny_rtl_matches_golden(tiny_model, tmp_path, capsys):
     document = json.loads(capsys.readouterr().out)
     assert document["matched"] == 20
     assert document["total"] == 20
+    # Every inference takes exactly the cycles the report's formula gives for its iteration count.
+    assert document["cycles_measured"] == 20
+    assert document["cycles_match_formula"] == 20
 
 
 @pytest.mark.slow

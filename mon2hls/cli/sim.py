@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import dataclasses
 import importlib
 import logging
@@ -69,9 +70,10 @@ def run(args: argparse.Namespace) -> int:
     counts = _vector_counts(kind, result, folder)
     passed = counts["total"] > 0 and counts["matched"] == counts["total"] and not counts["bounded"]
     mismatches = [_mismatch(m) for m in (getattr(result, "mismatches", None) or [])]
+    timing = _cycle_check(result, folder) if kind == "rtl" else {}
     if args.json:
         print_json({"simulation": kind, "output": str(folder), **counts, "passed": passed,
-                    "mismatches": mismatches})
+                    **timing, "mismatches": mismatches})
     else:
         at_most = "at most " if counts["bounded"] else ""
         print(f"{label}: matched {at_most}{counts['matched']}/{counts['total']} vectors bit for bit")
@@ -80,6 +82,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"  mismatch: {_describe_mismatch(mismatch)}")
         if len(listed) > MISMATCHES_SHOWN:
             print(f"  ... and {len(listed) - MISMATCHES_SHOWN} more (all of them with --json)")
+        if timing.get("cycles_measured"):
+            print(f"cycles per inference: mean {timing['cycles_mean']:,.1f}; equal to the report's formula on "
+                  f"{timing['cycles_match_formula']}/{timing['cycles_measured']} inferences")
     if not passed:
         logger.error(
             "%s: %d of %d vectors differ from the golden model", label, counts["total"] - counts["matched"],
@@ -139,3 +144,27 @@ def _mismatch(mismatch: Any) -> Any:
     if isinstance(mismatch, (dict, list, tuple, str, int)):
         return mismatch
     return str(mismatch)
+
+
+def _cycle_check(result: Any, folder: Path) -> dict[str, Any]:
+    """Compare the measured cycles of each inference with load + injection + I per_iteration + output.
+
+    The terms come from report.json, so this checks mon2hls's own Verilog;
+    Verilog that Vitis HLS generated follows another schedule.
+    """
+    cycles = list(getattr(result, "cycles", None) or [])
+    iterations = list(getattr(result, "iterations", None) or [])
+    if not cycles or len(cycles) != len(iterations):
+        return {}
+    try:
+        terms = json.loads((folder / "report.json").read_text(encoding="utf-8"))["cycles"]
+        fixed = terms["load"] + terms["injection"] + terms["output"]
+        per_iteration = terms["per_iteration"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {"cycles_measured": len(cycles), "cycles_mean": sum(cycles) / len(cycles)}
+    expected = [fixed + count * per_iteration for count in iterations]
+    return {
+        "cycles_measured": len(cycles),
+        "cycles_mean": sum(cycles) / len(cycles),
+        "cycles_match_formula": sum(1 for got, want in zip(cycles, expected) if got == want),
+    }
