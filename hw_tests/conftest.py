@@ -1,4 +1,4 @@
-"""Fixtures of the hardware tests: Verilator, per-case build folders and the shared model and data.
+"""Fixtures of the hardware tests: Verilator and a build folder per case.
 
 Every test here simulates Verilog and is marked `rtl`. Without a usable
 Verilator the tests are skipped on a developer's machine but fail in CI
@@ -18,11 +18,6 @@ from mon2hls.sim.verilator import VerilatorInstall, find_verilator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HDL_DIR = Path(__file__).resolve().parent / "hdl"
-
-#: Folder with the reference model and MNIST, read in place (as in tests/conftest.py).
-SHARED_DIR = Path(os.environ.get("MON2HLS_SHARED_DIR", REPO_ROOT.parent / "shared"))
-LOCUSLAB_MODEL = SHARED_DIR / "models" / "locuslab_mnist_fc.pt"
-MNIST_DIR = SHARED_DIR / "data" / "mnist"
 
 #: Root of the per-case build folders. Builds are kept between runs, so a
 #: second run only recompiles what changed.
@@ -53,17 +48,3 @@ def case_dir(request: pytest.FixtureRequest, verilator: VerilatorInstall) -> Pat
     return folder
 
 
-@pytest.fixture(scope="session")
-def locuslab_path() -> Path:
-    """Path of the fully connected MNIST MON trained by locuslab/monotone_op_net (m = 1.0)."""
-    if not LOCUSLAB_MODEL.is_file():
-        pytest.skip(f"trained locuslab model not found at {LOCUSLAB_MODEL}; set MON2HLS_SHARED_DIR")
-    return LOCUSLAB_MODEL
-
-
-@pytest.fixture(scope="session")
-def mnist_dir() -> Path:
-    """Folder with the four MNIST IDX files."""
-    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"MNIST not found in {MNIST_DIR}; set MON2HLS_SHARED_DIR")
-    return MNIST_DIR
