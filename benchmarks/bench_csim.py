@@ -30,17 +30,9 @@ from mon2hls.fixedpoint import (
 from mon2hls.load import load_model
 from mon2hls.sim.csim import CompiledDesign
 
+from timing import best_of  # benchmarks/timing.py, beside this script
+
 SHARED = Path(os.environ.get("MON2HLS_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
-
-
-def best_of(repeat: int, function, *args):
-    times = []
-    result = None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = function(*args)
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def main() -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,8 @@ from mon2hls.analysis import Splitting
 from mon2hls.data import load_mnist
 from mon2hls.fixedpoint import DatapathOptions, design_datapath, encode_inputs, run_golden
 from mon2hls.load import load_model
+
+from timing import best_of  # benchmarks/timing.py, beside this script
 
 SHARED = Path(os.environ.get("MON2HLS_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 
@@ -62,16 +63,6 @@ def float_same_iterations(design, raw: np.ndarray, iterations: np.ndarray) -> np
             keep = ~done
             active, z, u, dd = active[keep], z[keep], u[keep], dd[keep]
     return z_final @ design.output.effective().T
-
-
-def best_of(repeat: int, function, *args):
-    times = []
-    result = None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = function(*args)
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def main() -> None:

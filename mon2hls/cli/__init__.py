@@ -42,7 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(verbose: int, quiet: bool) -> None:
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 0 else logging.INFO)
+    if quiet:
+        level = logging.WARNING
+    elif verbose > 0:
+        level = logging.DEBUG
+    else:
+        level = logging.INFO
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     root = logging.getLogger("mon2hls")

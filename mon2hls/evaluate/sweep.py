@@ -331,9 +331,9 @@ def sweep(
         quantized = quantize_model(model, config).model
         solver_alpha = certificate.operator.alpha
         if alpha is None and not certificate.operator.contracts:
-            # No step contracts W_q, and the search then returns the edge of its
-            # range, where the iterate barely moves; the float W's best step is
-            # the meaningful one to measure convergence and accuracy at.
+            # No step contracts W_q, so the search returns the edge of its range,
+            # where the iterate barely moves. The float W's best step gives
+            # meaningful convergence and accuracy figures.
             solver_alpha = float_result.alpha
         result = solve_equilibrium(quantized, X, splitting, solver_alpha, tol, max_iter)
         displacement = check_displacement(model, quantized, X, z_float, result, float_margin)

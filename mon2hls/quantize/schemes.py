@@ -138,7 +138,7 @@ def quantize_tensor(X: np.ndarray, bits: int, scheme: Scheme | str, name: str = 
 
 @dataclass(frozen=True)
 class QuantizationConfig:
-    """How a model is quantized.
+    """Quantization settings of a model.
 
     `tensors` lists which of W, U, b, W_out, b_out are quantized (default: W,
     U and b). With `keep_diagonal` the diagonal of W stays exact and only the
@@ -177,7 +177,7 @@ class QuantizationConfig:
 class QuantizedModel:
     """A model whose chosen tensors were replaced by their quantized values.
 
-    `model` holds the dequantized float64 weights (W_q, U_q, ...), so every
+    `model` contains the dequantized float64 weights (W_q, U_q, ...), so every
     float tool (analysis, solvers) works on it unchanged; `tensors` holds the
     integer codes and scales of each quantized tensor.
     """

@@ -117,7 +117,7 @@ def _resources_section(resources: dict[str, Any], synthesis: dict[str, Any] | No
     return lines
 
 
-#: What the verdict covers, printed under it.
+#: Scope of the verdict, printed under it.
 CERTIFIED_MEANING = (
     "*Certified* means, for every input of the input format: the stored operator is monotone and the "
     "splitting contracts, the iteration stops within the certified iteration bound with its state "

@@ -323,10 +323,10 @@ def run_rtl(
     if limit is not None:
         inputs, expected = inputs[:limit], expected[:limit]
     if not inputs:
-        raise ConfigError(f"{inputs_file} holds no inference")
+        raise ConfigError(f"{inputs_file} contains no inference; rebuild the vectors with mon2hls build")
     sources = rtl_sources(rtl_folder)
     if not sources:
-        raise ConfigError(f"{rtl_folder} holds no Verilog source (.v or .sv)")
+        raise ConfigError(f"no Verilog source (.v or .sv) found in {rtl_folder}; rebuild it with mon2hls build")
 
     work = Path(build_dir) if build_dir is not None else out_folder / "build" / "rtl_sim"
     work.mkdir(parents=True, exist_ok=True)
